@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the Debian packages HeapKit builds with, if any is missing. Idempotent and
+# quiet when everything is present; uses sudo only when not already root.
+set -euo pipefail
+
+packages=(bazel-bootstrap pkg-config g++ libabsl-dev libfmt-dev libgtest-dev
+          libgmock-dev libbenchmark-dev)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed"; then
+    missing+=("$package")
+  fi
+done
+[ "${#missing[@]}" -eq 0 ] && exit 0
+
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+echo "bootstrap: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
