@@ -1,0 +1,332 @@
+#include "allocators/buddy/buddy_byte_allocator.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+#include <vector>
+
+#include "absl/base/internal/raw_logging.h"
+#include "absl/strings/str_cat.h"
+#include "core/alloc_error.h"
+
+namespace heapkit {
+namespace {
+
+constexpr std::uintptr_t AlignDown(std::uintptr_t value, std::size_t align) {
+  return value & ~(align - 1);
+}
+
+constexpr std::uintptr_t AlignUp(std::uintptr_t value, std::size_t align) {
+  return AlignDown(value + (align - 1), align);
+}
+
+constexpr int FloorLog2(std::size_t value) { return std::bit_width(value) - 1; }
+
+// Returns the number of blocks of `order` that can start in [start, end).
+constexpr std::size_t BitsFor(std::uintptr_t start, std::uintptr_t end, int order) {
+  return ((end - 1) >> order) - (start >> order) + 1;
+}
+
+constexpr std::size_t WordsFor(std::size_t bits) { return (bits + 63) / 64; }
+
+}  // namespace
+
+int BuddyByteAllocator::OrderFor(Layout layout) {
+  const std::size_t size = std::max<std::size_t>(layout.size, 1);
+  const int size_order = std::bit_width(size - 1);
+  const int align_order = std::countr_zero(layout.align);
+  return std::max({size_order, align_order, kMinOrder});
+}
+
+bool BuddyByteAllocator::TestBit(const RegionHeader& region, int order,
+                                 std::uintptr_t address) {
+  const std::size_t index = BitIndex(region, order, address);
+  return (region.free_bits[order][index / 64] >> (index % 64)) & 1;
+}
+
+absl::Status BuddyByteAllocator::Init(std::uintptr_t start, std::size_t size) {
+  free_lists_.fill(nullptr);
+  nonempty_orders_ = 0;
+  regions_.fill(nullptr);
+  num_regions_ = 0;
+  total_bytes_ = 0;
+  used_bytes_ = 0;
+  return AddMemory(start, size);
+}
+
+absl::Status BuddyByteAllocator::AddMemory(std::uintptr_t start,
+                                           std::size_t size) {
+  absl::StatusOr<Region> whole = CheckRegion(start, size, 1, "BuddyByteAllocator");
+  if (!whole.ok()) return whole.status();
+  for (std::size_t i = 0; i < num_regions_; ++i) {
+    if (regions_[i]->whole.Overlaps(*whole)) {
+      return MakeError(AllocError::kMemoryOverlap,
+                       "BuddyByteAllocator: region overlaps a managed region");
+    }
+  }
+  if (num_regions_ == kMaxRegions) {
+    return MakeError(AllocError::kNoMemory,
+                     absl::StrCat("BuddyByteAllocator: region table is full (",
+                                  kMaxRegions, " regions)"));
+  }
+
+  // Size the metadata for the whole region (a slight overestimate of what the
+  // usable part needs), then place it at the end.
+  const std::uintptr_t first = std::max(AlignUp(whole->start, kMinBlockSize),
+                                        std::uintptr_t{kMinBlockSize});
+  std::size_t meta_bytes = sizeof(RegionHeader);
+  const int whole_max_order = std::min(kMaxOrder, FloorLog2(whole->size()));
+  for (int order = kMinOrder; order <= whole_max_order; ++order) {
+    meta_bytes += 8 * WordsFor(BitsFor(whole->start, whole->end, order));
+  }
+  const std::uintptr_t meta_start =
+      whole->size() > meta_bytes ? AlignDown(whole->end - meta_bytes, kMinBlockSize)
+                                 : 0;
+  if (first < whole->start || meta_start <= first ||
+      meta_start - first < kMinBlockSize) {
+    return MakeError(
+        AllocError::kInvalidParam,
+        absl::StrCat("BuddyByteAllocator: region of ", size,
+                     " bytes is too small for a block and its metadata (",
+                     meta_bytes, " bytes)"));
+  }
+
+  auto* region = reinterpret_cast<RegionHeader*>(meta_start);
+  region->whole = *whole;
+  region->usable = Region{first, meta_start};
+  region->max_order = std::min(kMaxOrder, FloorLog2(meta_start - first));
+  region->free_bits.fill(nullptr);
+  auto* words = reinterpret_cast<std::uint64_t*>(region + 1);
+  for (int order = kMinOrder; order <= region->max_order; ++order) {
+    const std::size_t count = WordsFor(BitsFor(first, meta_start, order));
+    std::memset(words, 0, count * 8);
+    region->free_bits[order] = words;
+    words += count;
+  }
+
+  RegionHeader** slot =
+      std::upper_bound(regions_.begin(), regions_.begin() + num_regions_, region,
+                       [](const RegionHeader* a, const RegionHeader* b) {
+                         return a->usable.start < b->usable.start;
+                       });
+  std::move_backward(slot, regions_.begin() + num_regions_,
+                     regions_.begin() + num_regions_ + 1);
+  *slot = region;
+  ++num_regions_;
+
+  // Cut the usable range into maximal self-aligned blocks.
+  for (std::uintptr_t address = first; meta_start - address >= kMinBlockSize;) {
+    const int order = std::min({std::countr_zero(address),
+                                FloorLog2(meta_start - address), region->max_order});
+    Push(*region, address, order);
+    total_bytes_ += std::size_t{1} << order;
+    address += std::size_t{1} << order;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<void*> BuddyByteAllocator::Alloc(Layout layout) {
+  if (!layout.IsValid()) {
+    return MakeError(AllocError::kInvalidParam,
+                     "BuddyByteAllocator: alignment is not a power of two or the "
+                     "size overflows when rounded up");
+  }
+  if (layout.size > kMaxBlockSize || layout.align > kMaxBlockSize) {
+    return MakeError(AllocError::kNoMemory,
+                     "BuddyByteAllocator: request exceeds the largest block size");
+  }
+  const int order = OrderFor(layout);
+  const std::uint64_t candidates = nonempty_orders_ >> order << order;
+  if (candidates == 0) {
+    return MakeError(AllocError::kNoMemory,
+                     "BuddyByteAllocator: no free block is large enough");
+  }
+  int found = std::countr_zero(candidates);
+  const auto address = reinterpret_cast<std::uintptr_t>(free_lists_[found]);
+  RegionHeader& region = *FindRegion(address);
+  Unlink(region, address, found);
+  while (found > order) {  // Split, keeping the lower half each time.
+    --found;
+    Push(region, address + (std::uintptr_t{1} << found), found);
+  }
+  used_bytes_ += std::size_t{1} << order;
+  return reinterpret_cast<void*>(address);
+}
+
+void BuddyByteAllocator::Dealloc(void* ptr, Layout layout) {
+  if (ptr == nullptr) return;
+  int order = OrderFor(layout);
+  auto address = reinterpret_cast<std::uintptr_t>(ptr);
+  RegionHeader* region = FindRegion(address);
+  if (region == nullptr || address % (std::uintptr_t{1} << order) != 0 ||
+      order > region->max_order) {
+    ABSL_RAW_LOG(FATAL,
+                 "BuddyByteAllocator::Dealloc: %p (size %zu, align %zu) is not a "
+                 "block of this allocator",
+                 ptr, layout.size, layout.align);
+  }
+#ifdef NDEBUG
+  const int checked_orders = order;  // Only the block's own order: one bit test.
+#else
+  const int checked_orders = region->max_order;  // Any free block holding it.
+#endif
+  for (int above = order; above <= checked_orders; ++above) {
+    const std::uintptr_t holder = AlignDown(address, std::size_t{1} << above);
+    if (region->usable.Contains(holder) && TestBit(*region, above, holder)) {
+      ABSL_RAW_LOG(FATAL,
+                   "BuddyByteAllocator::Dealloc: double free of %p (size %zu)",
+                   ptr, layout.size);
+    }
+  }
+  used_bytes_ -= std::size_t{1} << order;
+  while (order < region->max_order) {  // Merge with free buddies, upwards.
+    const std::size_t block_size = std::size_t{1} << order;
+    const std::uintptr_t buddy = address ^ block_size;
+    if (buddy < region->usable.start || region->usable.end - buddy < block_size ||
+        !TestBit(*region, order, buddy)) {
+      break;
+    }
+    Unlink(*region, buddy, order);
+    address &= ~block_size;
+    ++order;
+  }
+  Push(*region, address, order);
+}
+
+BuddyByteAllocator::RegionHeader* BuddyByteAllocator::FindRegion(
+    std::uintptr_t address) const {
+  // Binary search for the last region starting at or below `address`.
+  std::size_t low = 0;
+  std::size_t high = num_regions_;
+  while (high - low > 1) {
+    const std::size_t mid = (low + high) / 2;
+    if (regions_[mid]->usable.start <= address) {
+      low = mid;
+    } else {
+      high = mid;
+    }
+  }
+  if (num_regions_ == 0 || !regions_[low]->usable.Contains(address)) return nullptr;
+  return regions_[low];
+}
+
+void BuddyByteAllocator::Push(RegionHeader& region, std::uintptr_t address,
+                              int order) {
+  auto* block = reinterpret_cast<FreeBlock*>(address);
+  block->next = free_lists_[order];
+  block->prev = nullptr;
+  if (block->next != nullptr) block->next->prev = block;
+  free_lists_[order] = block;
+  nonempty_orders_ |= std::uint64_t{1} << order;
+  const std::size_t index = BitIndex(region, order, address);
+  region.free_bits[order][index / 64] |= std::uint64_t{1} << (index % 64);
+}
+
+void BuddyByteAllocator::Unlink(RegionHeader& region, std::uintptr_t address,
+                                int order) {
+  auto* block = reinterpret_cast<FreeBlock*>(address);
+  if (block->prev != nullptr) {
+    block->prev->next = block->next;
+  } else {
+    free_lists_[order] = block->next;
+    if (block->next == nullptr) nonempty_orders_ &= ~(std::uint64_t{1} << order);
+  }
+  if (block->next != nullptr) block->next->prev = block->prev;
+  const std::size_t index = BitIndex(region, order, address);
+  region.free_bits[order][index / 64] &= ~(std::uint64_t{1} << (index % 64));
+}
+
+std::size_t BuddyByteAllocator::LargestFreeBlock() const {
+  return nonempty_orders_ == 0 ? 0 : std::size_t{1} << FloorLog2(nonempty_orders_);
+}
+
+absl::Status BuddyByteAllocator::CheckFreeList(int order, std::size_t& free_bytes,
+                                               std::size_t& blocks) const {
+  const std::size_t block_size = std::size_t{1} << order;
+  const FreeBlock* prev = nullptr;
+  for (const FreeBlock* block = free_lists_[order]; block != nullptr;
+       prev = block, block = block->next) {
+    const auto address = reinterpret_cast<std::uintptr_t>(block);
+    const RegionHeader* region = FindRegion(address);
+    if (block->prev != prev) {
+      return absl::InternalError(
+          absl::StrCat("buddy: broken prev link in list ", order));
+    }
+    if (region == nullptr || address % block_size != 0 ||
+        order > region->max_order || region->usable.end - address < block_size) {
+      return absl::InternalError(absl::StrCat(
+          "buddy: free block ", address, " of order ", order, " is misplaced"));
+    }
+    if (!TestBit(*region, order, address)) {
+      return absl::InternalError(absl::StrCat(
+          "buddy: free block ", address, " of order ", order, " has no bitmap bit"));
+    }
+    const std::uintptr_t buddy = address ^ block_size;
+    if (order < region->max_order && buddy >= region->usable.start &&
+        region->usable.end - buddy >= block_size && TestBit(*region, order, buddy)) {
+      return absl::InternalError(absl::StrCat("buddy: free buddies ", address,
+                                              " and ", buddy, " left unmerged"));
+    }
+    free_bytes += block_size;
+    ++blocks;
+  }
+  if ((free_lists_[order] != nullptr) != ((nonempty_orders_ >> order) & 1)) {
+    return absl::InternalError(
+        absl::StrCat("buddy: nonempty mask disagrees with list ", order));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BuddyByteAllocator::CheckInvariants() const {
+  std::size_t free_bytes = 0;
+  std::size_t blocks = 0;
+  for (int order = 0; order < kNumOrders; ++order) {
+    if (order < kMinOrder && free_lists_[order] != nullptr) {
+      return absl::InternalError("buddy: block below the minimum order");
+    }
+    if (absl::Status status = CheckFreeList(order, free_bytes, blocks);
+        !status.ok()) {
+      return status;
+    }
+  }
+  // Every set bit is a listed block (bits == blocks), and listed blocks never overlap.
+  std::size_t bits = 0;
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> free_ranges;
+  for (std::size_t i = 0; i < num_regions_; ++i) {
+    const RegionHeader& region = *regions_[i];
+    if (i > 0 && regions_[i - 1]->usable.start >= region.usable.start) {
+      return absl::InternalError("buddy: region table is not sorted");
+    }
+    for (int order = kMinOrder; order <= region.max_order; ++order) {
+      const std::size_t words =
+          WordsFor(BitsFor(region.usable.start, region.usable.end, order));
+      for (std::size_t word = 0; word < words; ++word) {
+        for (std::uint64_t set = region.free_bits[order][word]; set != 0;
+             set &= set - 1) {
+          ++bits;
+          const std::size_t index = word * 64 + std::countr_zero(set);
+          const std::uintptr_t start =
+              ((region.usable.start >> order) + index) << order;
+          free_ranges.emplace_back(start, start + (std::size_t{1} << order));
+        }
+      }
+    }
+  }
+  if (bits != blocks) {
+    return absl::InternalError(absl::StrCat("buddy: ", bits, " bitmap bits for ",
+                                            blocks, " listed free blocks"));
+  }
+  std::sort(free_ranges.begin(), free_ranges.end());
+  for (std::size_t i = 1; i < free_ranges.size(); ++i) {
+    if (free_ranges[i].first < free_ranges[i - 1].second) {
+      return absl::InternalError("buddy: free blocks overlap");
+    }
+  }
+  if (free_bytes + used_bytes_ != total_bytes_) {
+    return absl::InternalError(absl::StrCat("buddy: free ", free_bytes, " + used ",
+                                            used_bytes_, " != total ", total_bytes_));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace heapkit
