@@ -47,7 +47,8 @@ std::vector<Stage> RunWorkload(Allocator& allocator) {
     std::pmr::unordered_map<std::pmr::string, std::size_t> counts(&resource);
     for (int i = 0; i < 200'000; ++i) {
       std::pmr::string word(kWords[rng() % std::size(kWords)], &resource);
-      word += "_" + std::to_string(rng() % 500);
+      word += '_';
+      word += std::to_string(rng() % 500);
       ++counts[word];
     }
     stages.push_back(Snapshot("200k words counted", allocator));
