@@ -11,6 +11,12 @@ namespace heapkit {
 using DefaultByteAllocator = BuddyByteAllocator;
 inline constexpr char kDefaultByteAllocatorName[] = "buddy";
 }  // namespace heapkit
+#elif defined(HEAPKIT_DEFAULT_ALLOCATOR_TLSF)
+#include "allocators/tlsf/tlsf_byte_allocator.h"
+namespace heapkit {
+using DefaultByteAllocator = TlsfByteAllocator;
+inline constexpr char kDefaultByteAllocatorName[] = "tlsf";
+}  // namespace heapkit
 #else
 #error "No byte backend selected: depend on //allocators:default and build with --define allocator=<name>"
 #endif

@@ -10,13 +10,14 @@
 #include <typeinfo>
 
 #include "allocators/buddy/buddy_byte_allocator.h"
+#include "allocators/tlsf/tlsf_byte_allocator.h"
 #include "gtest/gtest.h"
 
 namespace heapkit::testing {
 
 // Every byte backend the suites in tests/ run over. A new backend joins every
 // suite (conformance, pmr, seed workloads) by adding itself here.
-using ByteBackends = ::testing::Types<BuddyByteAllocator>;
+using ByteBackends = ::testing::Types<BuddyByteAllocator, TlsfByteAllocator>;
 
 // Names each instantiation after its backend class without namespaces or
 // punctuation, e.g. "BuddyByteAllocator".

@@ -1,6 +1,7 @@
 #ifndef HEAPKIT_TESTS_SHADOW_MODEL_H_
 #define HEAPKIT_TESTS_SHADOW_MODEL_H_
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <map>
@@ -30,7 +31,20 @@ class ShadowModel {
     live_bytes_ = 0;
   }
 
-  void AddRegion(Region region) { regions_.push_back(region); }
+  // Records a region the allocator now manages. Regions that touch are joined, as
+  // a backend may hand out a block spanning both.
+  void AddRegion(Region region) {
+    for (auto it = regions_.begin(); it != regions_.end();) {
+      if (it->end == region.start || region.end == it->start) {
+        region = Region{std::min(it->start, region.start),
+                        std::max(it->end, region.end)};
+        it = regions_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    regions_.push_back(region);
+  }
 
   // Checks a block the allocator just returned for `layout`, then records it and
   // fills it with its pattern.
