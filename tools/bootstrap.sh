@@ -3,8 +3,10 @@
 # quiet when everything is present; uses sudo only when not already root.
 set -euo pipefail
 
+# The last three are the peers the benchmarks compare with (loaded with dlopen).
 packages=(bazel-bootstrap pkg-config g++ libabsl-dev libfmt-dev libgtest-dev
-          libgmock-dev libbenchmark-dev)
+          libgmock-dev libbenchmark-dev libjemalloc2 libmimalloc2.0
+          libtcmalloc-minimal4)
 
 missing=()
 for package in "${packages[@]}"; do

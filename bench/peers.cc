@@ -1,0 +1,81 @@
+#include "bench/peers.h"
+
+#include <dlfcn.h>
+
+#include <cstdlib>
+#include <new>
+
+namespace heapkit::bench {
+namespace {
+
+// jemalloc's mallocx takes the alignment as log2 in its low flag bits.
+void* (*jemalloc_mallocx)(std::size_t, int) = nullptr;
+
+void* JemallocAligned(std::size_t align, std::size_t size) {
+  return jemalloc_mallocx(size, __builtin_ctzll(align));
+}
+
+void* GlibcAligned(std::size_t align, std::size_t size) {
+  return std::aligned_alloc(align, (size + align - 1) & ~(align - 1));
+}
+
+template <class F>
+bool Find(void* library, const char* symbol, F& function, std::string& error) {
+  function = reinterpret_cast<F>(dlsym(library, symbol));
+  if (function == nullptr) error = std::string("missing symbol ") + symbol;
+  return function != nullptr;
+}
+
+}  // namespace
+
+bool LoadPeer(const std::string& name, PeerFunctions& functions, std::string& error) {
+  const char* file = name == "jemalloc"   ? "libjemalloc.so.2"
+                     : name == "mimalloc" ? "libmimalloc.so.2"
+                     : name == "tcmalloc" ? "libtcmalloc_minimal.so.4"
+                                          : nullptr;
+  if (file == nullptr) {
+    error = "unknown peer " + name;
+    return false;
+  }
+  void* library = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+  if (library == nullptr) {
+    error = std::string(dlerror()) + " (tools/bootstrap.sh installs the peers)";
+    return false;
+  }
+  if (name == "jemalloc") {
+    functions.allocate_aligned = &JemallocAligned;
+    return Find(library, "malloc", functions.allocate, error) &&
+           Find(library, "free", functions.free, error) &&
+           Find(library, "mallocx", jemalloc_mallocx, error);
+  }
+  if (name == "mimalloc") {
+    void* (*aligned)(std::size_t, std::size_t) = nullptr;
+    bool ok = Find(library, "mi_malloc", functions.allocate, error) &&
+              Find(library, "mi_free", functions.free, error) &&
+              Find(library, "mi_malloc_aligned", aligned, error);
+    // mi_malloc_aligned takes (size, align): adapt to (align, size).
+    static void* (*mimalloc_aligned)(std::size_t, std::size_t) = nullptr;
+    mimalloc_aligned = aligned;
+    functions.allocate_aligned = [](std::size_t align, std::size_t size) {
+      return mimalloc_aligned(size, align);
+    };
+    return ok;
+  }
+  return Find(library, "tc_malloc", functions.allocate, error) &&
+         Find(library, "tc_free", functions.free, error) &&
+         Find(library, "tc_memalign", functions.allocate_aligned, error);
+}
+
+PeerFunctions GlibcFunctions() {
+  return PeerFunctions{&std::malloc, &std::free, &GlibcAligned};
+}
+
+void* PeerResource::do_allocate(std::size_t bytes, std::size_t alignment) {
+  void* block = alignment <= alignof(std::max_align_t)
+                    ? functions_.allocate(bytes)
+                    : functions_.allocate_aligned(alignment, bytes);
+  if (block == nullptr) throw std::bad_alloc();
+  return block;
+}
+
+}  // namespace heapkit::bench

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the benchmark binary briefly and fails if it fails or reports an error for a
+# subject that should always work (HeapKit's backends, glibc, the pmr pool).
+set -euo pipefail
+output=$("$1" --benchmark_min_time=0.001 2>&1) || { echo "$output"; exit 1; }
+echo "$output"
+if echo "$output" | grep -E '/(buddy|tlsf|slab|glibc|pmr_pool)(\+pmr)? .*ERROR'; then
+  exit 1
+fi
+echo "$output" | grep -q 'footprint_16_4096/buddy'
