@@ -14,6 +14,7 @@
 
 #include "adapters/memory_resource.h"
 #include "allocators/buddy/buddy_byte_allocator.h"
+#include "allocators/tlsf/tlsf_byte_allocator.h"
 #include "fmt/core.h"
 
 namespace {
@@ -77,19 +78,27 @@ void PrintTable(std::string_view backend, const std::vector<Stage>& stages) {
   fmt::print("  ({}: used + available == total at every stage)\n\n", backend);
 }
 
+// Hands the arena to a fresh `Allocator`, runs the workload and prints its table.
+template <class Allocator>
+bool Demo(std::string_view name) {
+  Allocator allocator;
+  if (absl::Status status =
+          allocator.Init(reinterpret_cast<std::uintptr_t>(arena), kArenaSize);
+      !status.ok()) {
+    fmt::print(stderr, "{}: Init failed: {}\n", name, status.ToString());
+    return false;
+  }
+  fmt::print("{}:\n", name);
+  PrintTable(name, RunWorkload(allocator));
+  return true;
+}
+
 }  // namespace
 
 int main() {
   fmt::print("HeapKit demo: a {} MiB static arena, std::pmr containers on top.\n\n",
              kArenaSize >> 20);
-  heapkit::BuddyByteAllocator buddy;
-  if (absl::Status status =
-          buddy.Init(reinterpret_cast<std::uintptr_t>(arena), kArenaSize);
-      !status.ok()) {
-    fmt::print(stderr, "Init failed: {}\n", status.ToString());
-    return 1;
-  }
-  fmt::print("buddy:\n");
-  PrintTable("buddy", RunWorkload(buddy));
-  return 0;
+  const bool ok = Demo<heapkit::TlsfByteAllocator>("tlsf") &&
+                  Demo<heapkit::BuddyByteAllocator>("buddy");
+  return ok ? 0 : 1;
 }
