@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "adapters/memory_resource.h"
+#include "allocators/bitmap/bitmap_id_allocator.h"
+#include "allocators/bitmap/bitmap_page_allocator.h"
 #include "allocators/buddy/buddy_byte_allocator.h"
 #include "allocators/tlsf/tlsf_byte_allocator.h"
 #include "fmt/core.h"
@@ -93,12 +95,46 @@ bool Demo(std::string_view name) {
   return true;
 }
 
+// Manages physical pages the way a kernel would: the range is only numbers, no
+// memory behind it is touched.
+bool PageDemo() {
+  constexpr std::uintptr_t kGiB = std::uintptr_t{1} << 30;
+  heapkit::BitmapPageAllocator<4096> pages;
+  if (!pages.Init(kGiB + 4096, 2 * kGiB).ok()) return false;
+  fmt::print("bitmap pages over [1 GiB + 4 KiB, 3 GiB + 4 KiB), no memory touched:\n");
+  struct Request {
+    std::size_t num_pages, align;
+  } requests[] = {{1, 4096}, {10, 2 << 20}, {100, kGiB}};
+  for (const Request& r : requests) {
+    absl::StatusOr<std::uintptr_t> base = pages.AllocPages(r.num_pages, r.align);
+    if (!base.ok()) return false;
+    fmt::print("  {:>4} pages aligned to {:>10} B at {:#x}\n", r.num_pages, r.align, *base);
+  }
+  absl::Status twice = pages.DeallocPages(kGiB + 4096, 2);  // Only 1 page there.
+  fmt::print("  freeing 2 pages where 1 was allocated: {}\n", twice.ToString());
+  fmt::print("  {} of {} pages used\n\n", pages.UsedPages(), pages.TotalPages());
+  return true;
+}
+
+// Hands out process IDs as a kernel's PID table would.
+bool IdDemo() {
+  heapkit::BitmapIdAllocator pids;
+  if (!pids.Init(/*first_id=*/1, /*count=*/32767).ok()) return false;
+  if (!pids.AllocFixedId(1).ok()) return false;  // init
+  fmt::print("bitmap IDs as a PID table [1, 32768):\n  pids:");
+  for (int i = 0; i < 5; ++i) fmt::print(" {}", *pids.AllocId(1, 1));
+  fmt::print("\n  taking pid 1 again: {}\n", pids.AllocFixedId(1).ToString());
+  fmt::print("  {} of {} IDs used\n", pids.Used(), pids.Size());
+  return true;
+}
+
 }  // namespace
 
 int main() {
   fmt::print("HeapKit demo: a {} MiB static arena, std::pmr containers on top.\n\n",
              kArenaSize >> 20);
   const bool ok = Demo<heapkit::TlsfByteAllocator>("tlsf") &&
-                  Demo<heapkit::BuddyByteAllocator>("buddy");
+                  Demo<heapkit::BuddyByteAllocator>("buddy") && PageDemo() &&
+                  IdDemo();
   return ok ? 0 : 1;
 }
