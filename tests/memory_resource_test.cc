@@ -12,8 +12,8 @@
 
 #include "core/alloc_error.h"
 #include "gtest/gtest.h"
-#include "tests/arena.h"
 #include "tests/byte_backends.h"
+#include "tests/resource_fixture.h"
 
 namespace heapkit::testing {
 namespace {
@@ -21,26 +21,7 @@ namespace {
 constexpr std::size_t kMiB = std::size_t{1} << 20;
 
 template <class T>
-class MemoryResourceTest : public ::testing::Test {
- protected:
-  MemoryResourceTest() : arena_(16 * kMiB), resource_(backend_) {
-    absl::Status status = backend_.Init(arena_.start(), arena_.size());
-    EXPECT_TRUE(status.ok()) << status;
-    baseline_used_ = backend_.UsedBytes();
-  }
-
-  // Expects every block to have gone back to the backend.
-  void ExpectAllFreed() {
-    EXPECT_EQ(backend_.UsedBytes(), baseline_used_);
-    absl::Status status = backend_.CheckInvariants();
-    EXPECT_TRUE(status.ok()) << status;
-  }
-
-  Arena arena_;
-  T backend_;
-  MemoryResource<T> resource_;
-  std::size_t baseline_used_ = 0;
-};
+class MemoryResourceTest : public ResourceFixture<T, 16 * kMiB> {};
 
 TYPED_TEST_SUITE_P(MemoryResourceTest);
 

@@ -14,8 +14,8 @@
 
 #include "adapters/memory_resource.h"
 #include "gtest/gtest.h"
-#include "tests/arena.h"
 #include "tests/byte_backends.h"
+#include "tests/resource_fixture.h"
 #include "tests/shadow_model.h"
 
 namespace heapkit::testing {
@@ -24,43 +24,27 @@ namespace {
 constexpr std::size_t kRegionSize = std::size_t{128} << 20;
 
 template <class T>
-class SeedWorkloadTest : public ::testing::Test {
+class SeedWorkloadTest : public ResourceFixture<T, kRegionSize> {
  protected:
-  SeedWorkloadTest() : arena_(kRegionSize), resource_(backend_) {
-    absl::Status status = backend_.Init(arena_.start(), arena_.size());
-    EXPECT_TRUE(status.ok()) << status;
-    baseline_used_ = backend_.UsedBytes();
-  }
-
-  void ExpectAllFreed() {
-    EXPECT_EQ(backend_.UsedBytes(), baseline_used_);
-    absl::Status status = backend_.CheckInvariants();
-    EXPECT_TRUE(status.ok()) << status;
-  }
-
-  // Allocates `count` blocks of `size` bytes, frees them in shuffled order, and
-  // allocates them again, as the seed's vec_rand_free workloads do.
+  // Allocates `count` blocks of `size` bytes and frees them in shuffled order, as
+  // the seed's vec_rand_free workloads do.
   void ShuffledFree(std::size_t count, std::size_t size) {
     ShadowModel model;
-    model.AddRegion(Region{arena_.start(), arena_.start() + arena_.size()});
+    model.AddRegion(
+        Region{this->arena_.start(), this->arena_.start() + this->arena_.size()});
     std::vector<void*> blocks(count);
     for (void*& block : blocks) {
-      block = resource_.allocate(size, 8);
+      block = this->resource_.allocate(size, 8);
       ASSERT_TRUE(model.Allocated(block, Layout{size, 8}));
     }
     std::shuffle(blocks.begin(), blocks.end(), std::mt19937_64(count));
     for (void* block : blocks) {
       Layout layout;
       ASSERT_TRUE(model.Freeing(block, layout));
-      resource_.deallocate(block, size, 8);
+      this->resource_.deallocate(block, size, 8);
     }
-    ExpectAllFreed();
+    this->ExpectAllFreed();
   }
-
-  Arena arena_;
-  T backend_;
-  MemoryResource<T> resource_;
-  std::size_t baseline_used_ = 0;
 };
 
 TYPED_TEST_SUITE_P(SeedWorkloadTest);
