@@ -25,17 +25,21 @@ std::string Describe(const Region& region) {
 
 void TlsfByteAllocator::Reset() {
   // The largest block lands on the last list, and anything larger on none.
-  static_assert(IndexFor(kMaxBlockSize).fl == kFlCount - 1);
-  static_assert(IndexFor(kMaxBlockSize).sl == kSlCount - 1);
-  static_assert(IndexFor(kMaxBlockSize + kGranularity).fl == kFlCount);
-  static_assert(IndexFor(496).fl == 0 && IndexFor(496).sl == 31);
-  static_assert(IndexFor(kSmallSize).fl == 1 && IndexFor(kSmallSize).sl == 0);
-  static_assert(IndexFor(1008).fl == 1 && IndexFor(1008).sl == 31);
-  static_assert(IndexFor(1024).fl == 2 && IndexFor(1024).sl == 0);
-  static_assert(IndexFor(1056).fl == 2 && IndexFor(1056).sl == 1);
-  static_assert(RoundUpToList(1040) == 1071);  // Skips list (2, 0).
+  static_assert(ListFor(kMaxBlockSize) == kListCount - 1);
+  static_assert(ListFor(kMaxBlockSize + kGranularity) == kListCount);
+  static_assert(ListFor(32) == 2 && ListFor(496) == kSlCount - 1);
+  static_assert(ListFor(kSmallSize) == kSlCount);    // (1, 0)
+  static_assert(ListFor(1008) == 2 * kSlCount - 1);  // (1, 31)
+  static_assert(ListFor(1024) == 2 * kSlCount);      // (2, 0)
+  static_assert(ListFor(1056) == 2 * kSlCount + 1);  // (2, 1)
+  static_assert(FirstListHolding(496) == ListFor(496));
+  static_assert(FirstListHolding(1024) == ListFor(1024));
+  static_assert(FirstListHolding(1040) == ListFor(1056));  // Skips (2, 0).
+  static_assert(FirstListHolding(1008) == ListFor(1008));
+  static_assert(FirstListHolding(2032) == ListFor(2048));  // Next power.
+  static_assert(FirstListHolding(kMaxBlockSize) == kListCount);
 
-  for (auto& row : heads_) std::fill(std::begin(row), std::end(row), 0);
+  std::fill(std::begin(heads_), std::end(heads_), 0);
   std::fill(std::begin(sl_bitmaps_), std::end(sl_bitmaps_), 0u);
   fl_bitmap_ = 0;
   used_bytes_ = 0;
@@ -145,13 +149,15 @@ TlsfByteAllocator::BlockAddr TlsfByteAllocator::TakeExactFit(std::size_t size) {
   // The rounded search skipped the request's own list, whose blocks may or may
   // not fit. Looking at its head alone keeps this O(1) and still finds a lone
   // free block big enough, e.g. a whole empty region.
-  const ListIndex index = IndexFor(size);
-  if (index.fl >= kFlCount) return 0;
-  const BlockAddr block = heads_[index.fl][index.sl];
+  const List list = ListFor(size);
+  if (list >= kListCount) return 0;
+  const BlockAddr block = heads_[list];
   if (block == 0 || SizeOf(block) < size) return 0;
-  RemoveFree(block, index);
+  RemoveFree(block, list);
   return block;
 }
+
+void TlsfByteAllocator::ReleaseTailSlow(BlockAddr tail) { Release(tail); }
 
 absl::StatusOr<void*> TlsfByteAllocator::AllocSlow(Layout layout) {
   if (!layout.IsValid()) {
@@ -252,7 +258,7 @@ absl::Status TlsfByteAllocator::Resize(void* ptr, Layout old_layout,
                      Hex(reinterpret_cast<std::uintptr_t>(ptr)), " to ",
                      new_size, " bytes in place"));
   }
-  RemoveFree(next, IndexFor(next_header & ~kFlagMask));
+  RemoveFree(next, ListFor(next_header & ~kFlagMask));
   // Temporarily own all of it, then hand back what is not needed; the block
   // after `next` still says its predecessor is free, which Use corrects.
   Store(block + kHeaderOffset, combined | flags);
@@ -390,29 +396,30 @@ absl::Status TlsfByteAllocator::CheckInvariants() const {
       return broken("first-level bit ", fl, " disagrees with its second level");
     }
     for (unsigned sl = 0; sl < kSlCount; ++sl) {
-      const BlockAddr head = heads_[fl][sl];
+      const List list = fl * kSlCount + sl;
+      const BlockAddr head = heads_[list];
       if (((sl_bitmaps_[fl] >> sl) & 1) != (head != 0 ? 1u : 0u)) {
         return broken("bitmap bit (", fl, ", ", sl,
                       ") disagrees with its list");
       }
-      BlockAddr prev = 0;
-      for (BlockAddr block = head; block != 0;
-           block = Load(block + kNextFreeOffset)) {
+      // The head's back link is unspecified (see kPrevFreeOffset); every other
+      // block's must name its predecessor.
+      for (BlockAddr prev = 0, block = head; block != 0;
+           prev = block, block = Load(block + kNextFreeOffset)) {
         if (free_blocks.erase(block) == 0) {
           return broken("list (", fl, ", ", sl, ") holds ", Hex(block),
                         ", which is not a free block or is listed twice");
         }
-        if (Load(block + kPrevFreeOffset) != prev) {
+        if (prev != 0 && Load(block + kPrevFreeOffset) != prev) {
           return broken("free block ", Hex(block), " on list (", fl, ", ", sl,
                         ") has a wrong back link");
         }
-        const ListIndex index = IndexFor(SizeOf(block));
-        if (index.fl != fl || index.sl != sl) {
+        const List home = ListFor(SizeOf(block));
+        if (home != list) {
           return broken("free block ", Hex(block), " of size ", SizeOf(block),
-                        " is on list (", fl, ", ", sl, "), not (", index.fl,
-                        ", ", index.sl, ")");
+                        " is on list (", fl, ", ", sl, "), not (",
+                        home / kSlCount, ", ", home % kSlCount, ")");
         }
-        prev = block;
       }
     }
   }

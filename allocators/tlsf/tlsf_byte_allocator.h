@@ -1,6 +1,7 @@
 #ifndef HEAPKIT_ALLOCATORS_TLSF_TLSF_BYTE_ALLOCATOR_H_
 #define HEAPKIT_ALLOCATORS_TLSF_TLSF_BYTE_ALLOCATOR_H_
 
+#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -28,21 +29,25 @@ namespace heapkit {
 // Blocks. Every block starts with a one-word header, its size (a multiple of
 // 16, header included) with two flags: "this block is free" and "the previous
 // block is free". A free block also holds its free-list links in its first two
-// payload words and, in its last word, a pointer to its own start, which the
-// next block reads to find it when the two merge. A used block therefore costs
-// 8 bytes of overhead. Headers sit at addresses 8 mod 16, so every payload is
-// 16-byte aligned, enough for alignof(std::max_align_t). Block sizes are
-// multiples of kGranularity (16), at least kMinBlockSize (32) and at most
-// kMaxBlockSize (2 TiB - 16). A request of n bytes takes n + 8 rounded up to a
-// multiple of 16 and at least 32, plus the tail of the free block it came from
-// when that tail is under 32 bytes.
+// payload words (the back link is left stale while the block heads its list)
+// and, in its last word, a pointer to its own start, which the next block reads
+// to find it when the two merge. A used block therefore costs 8 bytes of
+// overhead. Headers sit at addresses 8 mod 16, so every payload is 16-byte
+// aligned, enough for alignof(std::max_align_t). Block sizes are multiples of
+// kGranularity (16), at least kMinBlockSize (32) and at most kMaxBlockSize
+// (2 TiB - 16). A request of n bytes takes n + 8 rounded up to a multiple of 16
+// and at least 32, plus the tail of the free block it came from when that tail
+// is under 32 bytes or under 1/32 of that rounded size.
 //
 // Good fit. Lists below 512 bytes are 16 bytes apart; above, each power of two
 // is split into 32 lists. Alloc rounds the request up to the next list
 // boundary, so any block on the list it finds fits (waste under 1/32 of the
 // request); if that finds nothing, it also tries the head of the request's own
 // list, which keeps a request for the whole of a lone free block satisfiable.
-// Dealloc files a block under its size rounded down.
+// A tail left over by less than 1/32 stays with the block, as above: within
+// the waste the list spacing allows anyway, and cheaper than a free fragment
+// that few requests could use. Dealloc files a block under its size rounded
+// down.
 //
 // Alignment. Layouts aligned to 16 or less take the path above. A larger
 // alignment A searches for size + A + 16 bytes, carves the aligned block out of
@@ -165,19 +170,23 @@ class TlsfByteAllocator final : public ByteAllocator {
   // the previous block). Never 0.
   using BlockAddr = std::uintptr_t;
 
-  struct ListIndex {
-    unsigned
-        fl;  // First level: the power of two (0 for the linear lists < 512).
-    unsigned sl;  // Second level: which 1/32 of it.
-  };
+  // A free list, numbered fl * kSlCount + sl: fl is the first level (the power
+  // of two, 0 for the linear lists below 512), sl the second (which 1/32 of
+  // it). Numbering them in order of size lets a search step from the last list
+  // of one power of two to the first of the next by adding 1.
+  using List = unsigned;
 
   // Word offsets from a BlockAddr.
-  static constexpr std::size_t kPrevPhysOffset =
-      0;  // Valid if the previous is free.
-  static constexpr std::size_t kHeaderOffset = 8;     // Size | flags.
-  static constexpr std::size_t kNextFreeOffset = 16;  // Valid if free; 0 ends.
-  static constexpr std::size_t kPrevFreeOffset =
-      24;  // Valid if free; 0 at head.
+  // The previous block's start; valid if the previous block is free.
+  static constexpr std::size_t kPrevPhysOffset = 0;
+  static constexpr std::size_t kHeaderOffset = 8;  // Size | flags.
+  // Valid if free: the next block on the list, 0 at the end.
+  static constexpr std::size_t kNextFreeOffset = 16;
+  // Valid if free and not the head of its list: the previous block on the
+  // list. The head's is left stale, so taking the head never has to write to
+  // (and miss in the cache on) the block after it; RemoveFree tells the head
+  // by comparing with heads_.
+  static constexpr std::size_t kPrevFreeOffset = 24;
   static constexpr std::size_t kPayloadOffset = 16;
 
   static constexpr std::size_t kFreeBit = 1;
@@ -190,8 +199,10 @@ class TlsfByteAllocator final : public ByteAllocator {
   // Sizes below this sit on the linear lists of first level 0.
   static constexpr std::size_t kSmallSize = std::size_t{kSlCount}
                                             << kGranularityLog2;
+  static constexpr int kSmallSizeLog2 = kSlLog2 + kGranularityLog2;
   static constexpr unsigned kFlCount =
-      std::bit_width(kMaxBlockSize) - (kSlLog2 + kGranularityLog2) + 1;
+      std::bit_width(kMaxBlockSize) - kSmallSizeLog2 + 1;
+  static constexpr List kListCount = kFlCount * kSlCount;
 
   static_assert(sizeof(void*) == 8, "TLSF block layout assumes 64-bit words");
   static_assert(std::size_t{1} << kGranularityLog2 == kGranularity);
@@ -209,6 +220,14 @@ class TlsfByteAllocator final : public ByteAllocator {
   static void Store(std::uintptr_t address, std::uintptr_t word) {
     std::memcpy(reinterpret_cast<void*>(address), &word, sizeof(word));
   }
+  // Asks for the cache line at `address` ahead of a write to it, so that its
+  // miss overlaps with others instead of following them. A hint only: any
+  // address is harmless. Always inlined, because GCC otherwise finds the
+  // function free of side effects and deletes the calls.
+  ABSL_ATTRIBUTE_ALWAYS_INLINE static void PrefetchForWrite(
+      std::uintptr_t address) {
+    __builtin_prefetch(reinterpret_cast<const void*>(address), 1);
+  }
 
   static std::size_t SizeOf(BlockAddr block) {
     return Load(block + kHeaderOffset) & ~kFlagMask;
@@ -220,24 +239,40 @@ class TlsfByteAllocator final : public ByteAllocator {
     return rounded < kMinBlockSize ? kMinBlockSize : rounded;
   }
 
-  // Returns the list a block of `size` bytes belongs on (fl may be kFlCount or
-  // more for sizes above kMaxBlockSize, which callers must check). Below 512
-  // the lists are 16 bytes apart; above, the top bit picks the first level and
-  // the next five bits the second.
-  static constexpr ListIndex IndexFor(std::size_t size) {
-    if (size < kSmallSize) {
-      return {0, static_cast<unsigned>(size >> kGranularityLog2)};
-    }
-    const unsigned log2 = std::bit_width(size) - 1;
-    return {log2 - (kSlLog2 + kGranularityLog2 - 1),
-            static_cast<unsigned>(size >> (log2 - kSlLog2)) - kSlCount};
+  // Returns log2(max(size, kSmallSize)): below kSmallSize the lists are 16
+  // bytes apart, as they are within [kSmallSize, 2 * kSmallSize), so one
+  // formula without a branch serves both.
+  static constexpr unsigned LevelLog2(std::size_t size) {
+    return std::bit_width(size | kSmallSize) - 1;
   }
 
-  // Returns `size` (a multiple of 16) rounded up to the next list boundary, so
-  // that every block on the list IndexFor() then names holds at least `size`.
-  static constexpr std::size_t RoundUpToList(std::size_t size) {
-    if (size < kSmallSize) return size;
-    return size + (std::size_t{1} << (std::bit_width(size) - 1 - kSlLog2)) - 1;
+  // Returns the list a block of `size` bytes belongs on: the one whose range
+  // holds `size` (kListCount or more for sizes above kMaxBlockSize, which
+  // callers must check). Above kSmallSize the top bit picks the first level
+  // and the next five bits the second.
+  static constexpr List ListFor(std::size_t size) {
+    const unsigned log2 = LevelLog2(size);
+    return ((log2 - kSmallSizeLog2) << kSlLog2) +
+           static_cast<List>(size >> (log2 - kSlLog2));
+  }
+
+  // Returns the first list all of whose blocks hold at least `size` bytes (a
+  // multiple of 16): ListFor(size), or the one after when `size` is not the
+  // lower bound of its list's range.
+  static constexpr List FirstListHolding(std::size_t size) {
+    const unsigned log2 = LevelLog2(size);
+    const unsigned shift = log2 - kSlLog2;
+    return ((log2 - kSmallSizeLog2) << kSlLog2) +
+           static_cast<List>((size + (std::size_t{1} << shift) - 1) >> shift);
+  }
+
+  // Returns the smallest tail that Use() splits off a block of `size` bytes:
+  // one that can form a block and is at least 1/32 of `size`. A smaller tail
+  // stays with the block: the list spacing lets a block exceed its request by
+  // that much anyway, and as a free block of its own it would cost a list
+  // insertion now and a merge later, and be too small for most requests.
+  static constexpr std::size_t MinTailSize(std::size_t size) {
+    return std::max(kMinBlockSize, size >> kSlLog2);
   }
 
   // The first block of a run that starts at `start`: 16-aligned and not at 0.
@@ -251,23 +286,30 @@ class TlsfByteAllocator final : public ByteAllocator {
     return (end - 2 * kHeaderSize) & ~kFlagMask;
   }
 
+  // Returns `block`, or for 0 an address whose back link is no_block_link_.
+  BlockAddr OrNoBlock(BlockAddr block);
   void InsertFree(BlockAddr block, std::size_t size);
-  void RemoveFree(BlockAddr block, ListIndex index);
+  void RemoveFree(BlockAddr block, List list);
   BlockAddr TakeFreeBlock(std::size_t size);
   void Release(BlockAddr block);
   void* Use(BlockAddr block, std::size_t size);
 
-  // Cold paths, out of line.
-  BlockAddr TakeExactFit(std::size_t size);
-  absl::StatusOr<void*> AllocSlow(Layout layout);
-  absl::Status NoFitError(Layout layout) const;
+  // Cold paths, kept out of line so that the inlined hot paths stay small.
+  ABSL_ATTRIBUTE_NOINLINE BlockAddr TakeExactFit(std::size_t size);
+  ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<void*> AllocSlow(Layout layout);
+  ABSL_ATTRIBUTE_NOINLINE absl::Status NoFitError(Layout layout) const;
+  // Release() for a tail Use() splits off when the block after it is free.
+  ABSL_ATTRIBUTE_NOINLINE void ReleaseTailSlow(BlockAddr tail);
   void CheckLiveBlock(const void* ptr, Layout layout, const char* who) const;
   [[noreturn]] static void ReportBadFree(const void* ptr, const char* what);
   void Reset();
 
-  BlockAddr heads_[kFlCount][kSlCount] = {};
+  BlockAddr heads_[kListCount] = {};
   std::uint32_t sl_bitmaps_[kFlCount] = {};
   std::uint64_t fl_bitmap_ = 0;
+  // Written, never read: stands in for the back link of a missing list
+  // neighbour, so that list updates need not branch on it.
+  BlockAddr no_block_link_ = 0;
   std::size_t used_bytes_ = 0;
   std::size_t total_bytes_ = 0;
   std::size_t region_count_ = 0;
@@ -275,67 +317,94 @@ class TlsfByteAllocator final : public ByteAllocator {
       {};  // Sorted by start, disjoint, not touching.
 };
 
-// Implementation details: the hot paths are inline so that a call through the
-// final type compiles to straight-line code at the call site.
+// Implementation details: the hot paths are inline, and Alloc and Dealloc
+// always so, so that a call through the final type compiles to straight-line
+// code at the call site, with the layout's constants folded in.
+//
+// The heap is far larger than the cache in the workloads that matter, so each
+// block header or list link touched is likely a cache miss. The hot paths are
+// written to touch as few lines as they can and to start independent misses
+// together (see PrefetchForWrite and the order of the loads in Release). Sizes
+// are random in such workloads, so branches on them are often mispredicted;
+// the list updates use selects instead where that is cheap.
 
-inline void TlsfByteAllocator::InsertFree(BlockAddr block, std::size_t size) {
-  const ListIndex index = IndexFor(size);
-  const BlockAddr head = heads_[index.fl][index.sl];
-  Store(block + kNextFreeOffset, head);
-  Store(block + kPrevFreeOffset, 0);
-  if (head != 0) Store(head + kPrevFreeOffset, block);
-  heads_[index.fl][index.sl] = block;
-  sl_bitmaps_[index.fl] |= std::uint32_t{1} << index.sl;
-  fl_bitmap_ |= std::uint64_t{1} << index.fl;
+inline TlsfByteAllocator::BlockAddr TlsfByteAllocator::OrNoBlock(
+    BlockAddr block) {
+  // A select rather than a branch: whether a list neighbour exists is as good
+  // as random, so a branch on it would often be mispredicted.
+  const BlockAddr no_block =
+      reinterpret_cast<std::uintptr_t>(&no_block_link_) - kPrevFreeOffset;
+  return block != 0 ? block : no_block;
 }
 
-inline void TlsfByteAllocator::RemoveFree(BlockAddr block, ListIndex index) {
+inline void TlsfByteAllocator::InsertFree(BlockAddr block, std::size_t size) {
+  const List list = ListFor(size);
+  const BlockAddr head = heads_[list];
+  // The new head's back link stays stale (see kPrevFreeOffset); the old head's
+  // becomes valid now that it is not the head.
+  Store(block + kNextFreeOffset, head);
+  Store(OrNoBlock(head) + kPrevFreeOffset, block);
+  heads_[list] = block;
+  sl_bitmaps_[list / kSlCount] |= std::uint32_t{1} << (list % kSlCount);
+  fl_bitmap_ |= std::uint64_t{1} << (list / kSlCount);
+}
+
+inline void TlsfByteAllocator::RemoveFree(BlockAddr block, List list) {
   const BlockAddr next = Load(block + kNextFreeOffset);
-  const BlockAddr prev = Load(block + kPrevFreeOffset);
-  if (next != 0) Store(next + kPrevFreeOffset, prev);
-  if (prev != 0) {
+  if (ABSL_PREDICT_FALSE(heads_[list] != block)) {
+    const BlockAddr prev = Load(block + kPrevFreeOffset);
     Store(prev + kNextFreeOffset, next);
+    Store(OrNoBlock(next) + kPrevFreeOffset, prev);
     return;
   }
-  heads_[index.fl][index.sl] = next;
-  if (next == 0) {
-    sl_bitmaps_[index.fl] &= ~(std::uint32_t{1} << index.sl);
-    if (sl_bitmaps_[index.fl] == 0) {
-      fl_bitmap_ &= ~(std::uint64_t{1} << index.fl);
-    }
-  }
+  // `next` becomes the head, so its back link may stay as it is. Whether the
+  // list empties is as good as random, so the bitmaps are updated without a
+  // branch.
+  heads_[list] = next;
+  const unsigned fl = list / kSlCount;
+  sl_bitmaps_[fl] &= ~(std::uint32_t{next == 0} << (list % kSlCount));
+  fl_bitmap_ &= ~(std::uint64_t{sl_bitmaps_[fl] == 0} << fl);
 }
 
 // Removes from its list and returns a free block of at least `size` bytes, or
 // 0.
 inline TlsfByteAllocator::BlockAddr TlsfByteAllocator::TakeFreeBlock(
     std::size_t size) {
-  ListIndex index = IndexFor(RoundUpToList(size));
-  if (ABSL_PREDICT_TRUE(index.fl < kFlCount)) {
-    std::uint32_t sl_map =
-        sl_bitmaps_[index.fl] & (~std::uint32_t{0} << index.sl);
-    if (sl_map == 0) {
-      const std::uint64_t fl_map =
-          fl_bitmap_ & (~std::uint64_t{0} << (index.fl + 1));
-      if (ABSL_PREDICT_FALSE(fl_map == 0)) return TakeExactFit(size);
-      index.fl = static_cast<unsigned>(std::countr_zero(fl_map));
-      sl_map = sl_bitmaps_[index.fl];
-    }
-    index.sl = static_cast<unsigned>(std::countr_zero(sl_map));
-    const BlockAddr block = heads_[index.fl][index.sl];
-    RemoveFree(block, index);
-    return block;
+  const List wanted = FirstListHolding(size);
+  unsigned fl = wanted / kSlCount;
+  if (ABSL_PREDICT_FALSE(fl >= kFlCount)) return TakeExactFit(size);
+  std::uint32_t sl_map =
+      sl_bitmaps_[fl] & (~std::uint32_t{0} << (wanted % kSlCount));
+  if (sl_map == 0) {
+    // fl + 1 <= kFlCount < 64, so the shift is defined.
+    const std::uint64_t fl_map = fl_bitmap_ & (~std::uint64_t{0} << (fl + 1));
+    if (ABSL_PREDICT_FALSE(fl_map == 0)) return TakeExactFit(size);
+    fl = static_cast<unsigned>(std::countr_zero(fl_map));
+    sl_map = sl_bitmaps_[fl];
   }
-  return TakeExactFit(size);
+  const List list = fl * kSlCount + std::countr_zero(sl_map);
+  const BlockAddr block = heads_[list];
+  // The head is taken, so only its own line is read. Use() will most likely
+  // write the header of a tail block `size` bytes on, or of the next block
+  // near there: start that miss now rather than after this block's header
+  // arrives.
+  PrefetchForWrite(block + size);
+  RemoveFree(block, list);
+  return block;
 }
 
 // Marks `block` free and files it, first merging it with a free neighbour on
 // either side unless the merged block would exceed kMaxBlockSize. The block's
 // header must carry its size and a correct prev-free flag, and the next block's
 // header must be valid.
-inline void TlsfByteAllocator::Release(BlockAddr block) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void TlsfByteAllocator::Release(
+    BlockAddr block) {
   std::size_t header = Load(block + kHeaderOffset);
   std::size_t size = header & ~kFlagMask;
+  // Read the next header before following the back pointer: the two misses
+  // are independent, so they overlap.
+  BlockAddr next = block + size;
+  const std::size_t next_header = Load(next + kHeaderOffset);
   if (header & kPrevFreeBit) {
     const BlockAddr prev = Load(block + kPrevPhysOffset);
     const std::size_t prev_header = Load(prev + kHeaderOffset);
@@ -344,52 +413,68 @@ inline void TlsfByteAllocator::Release(BlockAddr block) {
       // The stale header, now inside the merged block, still says "free", so a
       // second Dealloc of this block is caught.
       Store(block + kHeaderOffset, header | kFreeBit);
-      RemoveFree(prev, IndexFor(prev_size));
+      RemoveFree(prev, ListFor(prev_size));
       block = prev;
       size += prev_size;
       header = prev_header;
     }
   }
-  BlockAddr next = block + size;
-  std::size_t next_header = Load(next + kHeaderOffset);
-  if (next_header & kFreeBit) {
-    const std::size_t next_size = next_header & ~kFlagMask;
-    if (ABSL_PREDICT_TRUE(size + next_size <= kMaxBlockSize)) {
-      RemoveFree(next, IndexFor(next_size));
-      size += next_size;
-      next = block + size;
-      next_header = Load(next + kHeaderOffset);
-    }
+  const std::size_t next_size = next_header & ~kFlagMask;
+  if ((next_header & kFreeBit) &&
+      ABSL_PREDICT_TRUE(size + next_size <= kMaxBlockSize)) {
+    RemoveFree(next, ListFor(next_size));
+    size += next_size;
+    // The block after `next` already says its predecessor is free: only its
+    // back pointer changes.
+    Store(block + size + kPrevPhysOffset, block);
+  } else {
+    Store(next + kHeaderOffset, next_header | kPrevFreeBit);
+    Store(next + kPrevPhysOffset, block);
   }
   Store(block + kHeaderOffset, size | kFreeBit | (header & kPrevFreeBit));
-  Store(next + kHeaderOffset, next_header | kPrevFreeBit);
-  Store(next + kPrevPhysOffset, block);
   InsertFree(block, size);
 }
 
 // Marks `block` (off the free lists, at least `size` bytes) used with `size`
-// bytes, frees its tail if that can form a block, and returns its payload.
+// bytes, frees its tail if that is at least MinTailSize(size) (otherwise the
+// block keeps it), and returns its payload. The block after `block` must still
+// say that its predecessor is free, as it does after TakeFreeBlock().
 inline void* TlsfByteAllocator::Use(BlockAddr block, std::size_t size) {
   const std::size_t header = Load(block + kHeaderOffset);
   const std::size_t block_size = header & ~kFlagMask;
-  if (block_size - size >= kMinBlockSize) {
+  const BlockAddr next = block + block_size;
+  const std::size_t next_header = Load(next + kHeaderOffset);
+  const std::size_t tail_size = block_size - size;
+  if (tail_size >= MinTailSize(size)) {
+    // The tail becomes a free block. The next block already says its
+    // predecessor is free and is used (free blocks never touch) unless the two
+    // were kept apart by kMaxBlockSize; only then can the tail merge.
     const BlockAddr tail = block + size;
-    Store(tail + kHeaderOffset, block_size - size);  // Used, previous used.
-    Release(tail);
+    Store(tail + kHeaderOffset, tail_size | kFreeBit);
+    if (ABSL_PREDICT_FALSE(next_header & kFreeBit)) {
+      ReleaseTailSlow(tail);
+    } else {
+      Store(next + kPrevPhysOffset, tail);
+      InsertFree(tail, tail_size);
+    }
   } else {
     size = block_size;
-    const BlockAddr next = block + block_size;
-    Store(next + kHeaderOffset, Load(next + kHeaderOffset) & ~kPrevFreeBit);
+    Store(next + kHeaderOffset, next_header & ~kPrevFreeBit);
   }
   Store(block + kHeaderOffset, size | (header & kPrevFreeBit));
   used_bytes_ += size;
   return reinterpret_cast<void*>(block + kPayloadOffset);
 }
 
-inline absl::StatusOr<void*> TlsfByteAllocator::Alloc(Layout layout) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<void*>
+TlsfByteAllocator::Alloc(Layout layout) {
   // One test sends invalid, huge and over-aligned layouts to the slow path.
-  if (ABSL_PREDICT_FALSE(!layout.IsValid() || layout.size > kMaxAllocSize ||
-                         layout.align > kGranularity)) {
+  // An alignment that is a power of two up to 16 and a size up to
+  // kMaxAllocSize make a valid layout; this test, unlike Layout::IsValid(),
+  // needs no population count, which without -mpopcnt is a library call.
+  if (ABSL_PREDICT_FALSE(layout.align - 1 >= kGranularity ||
+                         (layout.align & (layout.align - 1)) != 0 ||
+                         layout.size > kMaxAllocSize)) {
     return AllocSlow(layout);
   }
   const std::size_t size = BlockSizeFor(layout.size);
@@ -398,8 +483,8 @@ inline absl::StatusOr<void*> TlsfByteAllocator::Alloc(Layout layout) {
   return Use(block, size);
 }
 
-inline void TlsfByteAllocator::Dealloc(void* ptr,
-                                       [[maybe_unused]] Layout layout) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void TlsfByteAllocator::Dealloc(
+    void* ptr, Layout layout) {
   if (ptr == nullptr) return;
   const std::uintptr_t address = reinterpret_cast<std::uintptr_t>(ptr);
   if (ABSL_PREDICT_FALSE((address & kFlagMask) != 0)) {
@@ -407,6 +492,11 @@ inline void TlsfByteAllocator::Dealloc(void* ptr,
                   "the pointer is not 16-byte aligned, so no block has it");
   }
   const BlockAddr block = address - kPayloadOffset;
+  // The next block's header, which Release() reads and writes, is where the
+  // layout says the block ends, or a little further on when Use() left a short
+  // tail with the block: start that miss together with the one on this
+  // block's header. A wrong layout only wastes the hint.
+  PrefetchForWrite(block + BlockSizeFor(layout.size));
   const std::size_t header = Load(block + kHeaderOffset);
   if (ABSL_PREDICT_FALSE(header & kFreeBit)) {
     ReportBadFree(ptr, "double free: the block is already free");
@@ -414,8 +504,10 @@ inline void TlsfByteAllocator::Dealloc(void* ptr,
 #ifndef NDEBUG
   CheckLiveBlock(ptr, layout, "Dealloc");
 #endif
-  used_bytes_ -= header & ~kFlagMask;
   Release(block);
+  // After Release(), which then reuses `header` rather than reloading it past
+  // this store.
+  used_bytes_ -= header & ~kFlagMask;
 }
 
 template <class F>

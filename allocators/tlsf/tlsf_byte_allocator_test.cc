@@ -293,6 +293,100 @@ TEST(TlsfByteAllocatorTest, FreedNeighboursCoalesceInEveryOrder) {
   } while (std::next_permutation(order.begin(), order.end()));
 }
 
+// A tail under 1/32 of the block handed out stays with it; a larger one (and
+// any of 32 bytes or more below 1 KiB) becomes a free block.
+TEST(TlsfByteAllocatorTest, ShortTailsStayWithTheBlock) {
+  Arena arena(64 * kKiB);
+  TlsfByteAllocator allocator;
+  ASSERT_OK(allocator.Init(arena.start(), 64 * kKiB));
+  void* first = AllocOk(allocator, Layout{4000, 8});  // A 4016-byte block.
+  void* guard = AllocOk(allocator, Layout{100, 8});
+  ASSERT_NE(first, nullptr);
+  ASSERT_NE(guard, nullptr);
+  allocator.Dealloc(first, Layout{4000, 8});
+  const std::size_t used = allocator.UsedBytes();
+
+  // 3920 bytes leave 96, under 3920 / 32: the whole block is used.
+  void* whole = AllocOk(allocator, Layout{3900, 8});
+  EXPECT_EQ(whole, first);
+  EXPECT_EQ(allocator.UsedBytes(), used + 4016);
+  std::vector<BlockInfo> blocks = Blocks(allocator);
+  ASSERT_GE(blocks.size(), 2u);
+  EXPECT_TRUE(blocks[0].used);
+  EXPECT_EQ(blocks[0].size, 4016u);
+  EXPECT_EQ(blocks[1].address, Addr(guard));
+  EXPECT_INVARIANTS(allocator);
+  allocator.Dealloc(whole, Layout{3900, 8});
+
+  // 3808 bytes leave 208, over 3808 / 32: the tail is split off.
+  void* split = AllocOk(allocator, Layout{3800, 8});
+  EXPECT_EQ(split, first);
+  EXPECT_EQ(allocator.UsedBytes(), used + 3808);
+  blocks = Blocks(allocator);
+  ASSERT_GE(blocks.size(), 3u);
+  EXPECT_EQ(blocks[0].size, 3808u);
+  EXPECT_FALSE(blocks[1].used);
+  EXPECT_EQ(blocks[1].size, 208u);
+  EXPECT_INVARIANTS(allocator);
+
+  // Small blocks split off any tail that can form a block.
+  void* small = AllocOk(allocator, Layout{180, 8});  // Needs 192 of the 208.
+  EXPECT_EQ(Addr(small), Addr(split) + 3808);
+  EXPECT_EQ(allocator.UsedBytes(), used + 3808 + 208);  // 16 is too small.
+  allocator.Dealloc(small, Layout{180, 8});
+  void* smaller = AllocOk(allocator, Layout{100, 8});  // Needs 112 of 208.
+  EXPECT_EQ(allocator.UsedBytes(), used + 3808 + 112);
+  EXPECT_INVARIANTS(allocator);
+
+  allocator.Dealloc(smaller, Layout{100, 8});
+  allocator.Dealloc(split, Layout{3800, 8});
+  allocator.Dealloc(guard, Layout{100, 8});
+  EXPECT_EQ(allocator.UsedBytes(), 0u);
+  EXPECT_EQ(Blocks(allocator).size(), 1u);
+  EXPECT_INVARIANTS(allocator);
+}
+
+// Free blocks of one size share a list; merging unlinks them from its head,
+// middle and end, and Alloc takes the head, whose back link is left stale.
+TEST(TlsfByteAllocatorTest, MergesUnlinkFromAnyPlaceInAList) {
+  Arena arena(64 * kKiB);
+  TlsfByteAllocator allocator;
+  ASSERT_OK(allocator.Init(arena.start(), 64 * kKiB));
+  const Layout layout{200, 8};
+  const Layout guard_layout{40, 8};
+  constexpr int kCount = 5;
+  void* blocks[kCount];
+  void* guards[kCount];
+  for (int i = 0; i < kCount; ++i) {
+    blocks[i] = AllocOk(allocator, layout);
+    guards[i] = AllocOk(allocator, guard_layout);
+    ASSERT_NE(blocks[i], nullptr);
+    ASSERT_NE(guards[i], nullptr);
+  }
+  // One list, most recently freed first: 4 3 2 1 0.
+  for (void* ptr : blocks) allocator.Dealloc(ptr, layout);
+  EXPECT_INVARIANTS(allocator);
+  // Guard 2 joins blocks 2 and 3, from the middle of the list.
+  allocator.Dealloc(guards[2], guard_layout);
+  EXPECT_INVARIANTS(allocator);
+  // Takes block 4, the head; block 1 heads the list with a stale back link.
+  void* taken = AllocOk(allocator, layout);
+  EXPECT_EQ(taken, blocks[4]);
+  EXPECT_INVARIANTS(allocator);
+  // Guard 0 joins blocks 0 (the end of the list) and 1 (its head).
+  allocator.Dealloc(guards[0], guard_layout);
+  EXPECT_INVARIANTS(allocator);
+  // Guard 1 joins the two merged blocks, which share a list.
+  allocator.Dealloc(guards[1], guard_layout);
+  EXPECT_INVARIANTS(allocator);
+  allocator.Dealloc(taken, layout);
+  allocator.Dealloc(guards[3], guard_layout);
+  allocator.Dealloc(guards[4], guard_layout);
+  EXPECT_EQ(allocator.UsedBytes(), 0u);
+  EXPECT_EQ(Blocks(allocator).size(), 1u);
+  EXPECT_INVARIANTS(allocator);
+}
+
 TEST(TlsfByteAllocatorTest, LargeAlignmentReturnsPaddingToFreeLists) {
   Arena arena(6 * kMiB, kMiB);
   // Start just past a 1 MiB boundary so that the padding is large.
