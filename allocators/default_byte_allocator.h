@@ -11,6 +11,12 @@ namespace heapkit {
 using DefaultByteAllocator = BuddyByteAllocator;
 inline constexpr char kDefaultByteAllocatorName[] = "buddy";
 }  // namespace heapkit
+#elif defined(HEAPKIT_DEFAULT_ALLOCATOR_SLAB)
+#include "allocators/slab/slab_byte_allocator.h"
+namespace heapkit {
+using DefaultByteAllocator = SlabByteAllocator<>;
+inline constexpr char kDefaultByteAllocatorName[] = "slab";
+}  // namespace heapkit
 #elif defined(HEAPKIT_DEFAULT_ALLOCATOR_TLSF)
 #include "allocators/tlsf/tlsf_byte_allocator.h"
 namespace heapkit {

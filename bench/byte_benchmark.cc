@@ -9,6 +9,7 @@
 #include <string>
 
 #include "allocators/buddy/buddy_byte_allocator.h"
+#include "allocators/slab/slab_byte_allocator.h"
 #include "allocators/tlsf/tlsf_byte_allocator.h"
 #include "bench/subjects.h"
 #include "bench/workloads.h"
@@ -66,6 +67,7 @@ void RegisterAll() {
   benchmark::RegisterBenchmark("random_pairs_16_256/rng_floor", RandomPairsFloor, 16,
                                256)
       ->Iterations(1'000'000);
+  RegisterBackend<SlabByteAllocator<>>("slab");
   RegisterBackend<TlsfByteAllocator>("tlsf");
   RegisterBackend<BuddyByteAllocator>("buddy");
   RegisterSubject<PeerSubject>("glibc", std::string("glibc"));

@@ -10,6 +10,7 @@
 #include <typeinfo>
 
 #include "allocators/buddy/buddy_byte_allocator.h"
+#include "allocators/slab/slab_byte_allocator.h"
 #include "allocators/tlsf/tlsf_byte_allocator.h"
 #include "gtest/gtest.h"
 
@@ -17,7 +18,8 @@ namespace heapkit::testing {
 
 // Every byte backend the suites in tests/ run over. A new backend joins every
 // suite (conformance, pmr, seed workloads) by adding itself here.
-using ByteBackends = ::testing::Types<BuddyByteAllocator, TlsfByteAllocator>;
+using ByteBackends = ::testing::Types<BuddyByteAllocator, TlsfByteAllocator,
+                                      SlabByteAllocator<>>;
 
 // Names each instantiation after its backend class without namespaces or
 // punctuation, e.g. "BuddyByteAllocator".

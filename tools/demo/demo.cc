@@ -16,6 +16,7 @@
 #include "allocators/bitmap/bitmap_id_allocator.h"
 #include "allocators/bitmap/bitmap_page_allocator.h"
 #include "allocators/buddy/buddy_byte_allocator.h"
+#include "allocators/slab/slab_byte_allocator.h"
 #include "allocators/tlsf/tlsf_byte_allocator.h"
 #include "fmt/core.h"
 
@@ -134,6 +135,7 @@ int main() {
   fmt::print("HeapKit demo: a {} MiB static arena, std::pmr containers on top.\n\n",
              kArenaSize >> 20);
   const bool ok = Demo<heapkit::TlsfByteAllocator>("tlsf") &&
+                  Demo<heapkit::SlabByteAllocator<>>("slab") &&
                   Demo<heapkit::BuddyByteAllocator>("buddy") && PageDemo() &&
                   IdDemo();
   return ok ? 0 : 1;
