@@ -169,7 +169,7 @@ static_assert(kMagazineSizes[kNumClasses - 1] >= 2, "flushes move half");
 //   2560, 3072, 3584, 4096:  511 bytes: the same.
 // So above 256 bytes a request wastes under 20%, and from 64 bytes under
 // 25%. Packing objects into a slab loses less than one object per slab,
-// besides the slab's 640 bytes of metadata (1%).
+// besides the last 640 bytes (1%), which hold the slab's metadata.
 //
 // Alignment. Every class size is a multiple of 16 and objects are packed from
 // the start of their 64 KiB-aligned slab, so an object of class S is aligned
@@ -204,7 +204,7 @@ static_assert(kMagazineSizes[kNumClasses - 1] >= 2, "flushes move half");
 // of its slab. Alloc falls back to the class's current slab when the
 // magazine is empty; Dealloc onto a full magazine first returns its older
 // half to their slabs, out of line. Both paths are O(1) and inline at the
-// call site.
+// call site. All magazines together hold at most about 1.5 MiB of objects.
 //
 // Slab states. A class's current slab hands out objects; when it runs out it
 // goes to the class's full list and the partial slab (one that has had
@@ -212,8 +212,9 @@ static_assert(kMagazineSizes[kNumClasses - 1] >= 2, "flushes move half");
 // being the one that has had the longest to collect free objects; failing
 // that a cached empty slab, or a new slab from the backing allocator. A full
 // slab that gets an object back moves to the back of the partial list; a
-// partial slab that empties is retired. These transitions happen only when
-// magazines are refilled or flushed, out of line.
+// partial slab that empties is retired. These transitions happen only on
+// the slow paths, out of line: when Alloc finds both the magazine and the
+// current slab empty, and when a magazine passes objects back.
 //
 // Empty slabs. A retired slab goes to a cache of up to kMaxCachedSlabs (4)
 // empty slabs that any class can reuse, or back to the backing allocator
