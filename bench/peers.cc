@@ -29,6 +29,10 @@ bool Find(void* library, const char* symbol, F& function, std::string& error) {
 }  // namespace
 
 bool LoadPeer(const std::string& name, PeerFunctions& functions, std::string& error) {
+  if (name == "glibc") {
+    functions = PeerFunctions{&std::malloc, &std::free, &GlibcAligned};
+    return true;
+  }
   const char* file = name == "jemalloc"   ? "libjemalloc.so.2"
                      : name == "mimalloc" ? "libmimalloc.so.2"
                      : name == "tcmalloc" ? "libtcmalloc_minimal.so.4"
@@ -66,14 +70,8 @@ bool LoadPeer(const std::string& name, PeerFunctions& functions, std::string& er
          Find(library, "tc_memalign", functions.allocate_aligned, error);
 }
 
-PeerFunctions GlibcFunctions() {
-  return PeerFunctions{&std::malloc, &std::free, &GlibcAligned};
-}
-
 void* PeerResource::do_allocate(std::size_t bytes, std::size_t alignment) {
-  void* block = alignment <= alignof(std::max_align_t)
-                    ? functions_.allocate(bytes)
-                    : functions_.allocate_aligned(alignment, bytes);
+  void* block = PeerAllocate(functions_, bytes, alignment);
   if (block == nullptr) throw std::bad_alloc();
   return block;
 }

@@ -17,10 +17,19 @@ struct PeerFunctions {
   void* (*allocate_aligned)(std::size_t align, std::size_t size) = nullptr;
 };
 
-// Loads jemalloc, mimalloc or tcmalloc ("jemalloc", "mimalloc", "tcmalloc") from
-// Debian's shared library. Returns false, with the reason in `error`, if the library
-// or one of its symbols is missing.
+// Fills `functions` with glibc's entry points ("glibc"), or loads jemalloc,
+// mimalloc or tcmalloc ("jemalloc", "mimalloc", "tcmalloc") from Debian's shared
+// library. Returns false, with the reason in `error`, if the library or one of its
+// symbols is missing.
 bool LoadPeer(const std::string& name, PeerFunctions& functions, std::string& error);
+
+// Returns a block of `size` bytes aligned to `align` from a peer, or null.
+inline void* PeerAllocate(const PeerFunctions& functions, std::size_t size,
+                          std::size_t align) {
+  return align <= alignof(std::max_align_t)
+             ? functions.allocate(size)
+             : functions.allocate_aligned(align, size);
+}
 
 // Serves a std::pmr::memory_resource from a peer's entry points.
 class PeerResource final : public std::pmr::memory_resource {
@@ -38,9 +47,6 @@ class PeerResource final : public std::pmr::memory_resource {
 
   PeerFunctions functions_;
 };
-
-// glibc's malloc and free, as the process allocator.
-PeerFunctions GlibcFunctions();
 
 }  // namespace heapkit::bench
 

@@ -68,17 +68,13 @@ class PeerSubject {
  public:
   // `name` is "glibc" or a name LoadPeer() knows.
   explicit PeerSubject(const std::string& name)
-      : ok_(name == "glibc" || LoadPeer(name, functions_, error_)),
-        resource_(name == "glibc" ? GlibcFunctions() : functions_) {
-    if (name == "glibc") functions_ = GlibcFunctions();
-  }
+      : ok_(LoadPeer(name, functions_, error_)), resource_(functions_) {}
 
   bool ok() const { return ok_; }
   std::string error() const { return error_; }
 
   void* Allocate(std::size_t size, std::size_t align) {
-    return align <= alignof(std::max_align_t) ? functions_.allocate(size)
-                                              : functions_.allocate_aligned(align, size);
+    return PeerAllocate(functions_, size, align);
   }
   void Free(void* ptr, std::size_t, std::size_t) { functions_.free(ptr); }
   std::pmr::memory_resource* resource() { return &resource_; }
