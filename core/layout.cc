@@ -6,7 +6,7 @@ namespace heapkit {
 
 absl::StatusOr<Layout> Layout::Create(std::size_t size, std::size_t align) {
   const Layout layout{size, align};
-  if (!std::has_single_bit(align)) {
+  if (!internal::IsPowerOfTwo(align)) {
     return MakeError(AllocError::kInvalidParam,
                      "Layout: alignment must be a power of two");
   }

@@ -1,11 +1,11 @@
 #ifndef HEAPKIT_CORE_LAYOUT_H_
 #define HEAPKIT_CORE_LAYOUT_H_
 
-#include <bit>
 #include <cstddef>
 #include <limits>
 
 #include "absl/status/statusor.h"
+#include "core/internal/bits.h"
 
 namespace heapkit {
 
@@ -32,9 +32,7 @@ struct Layout {
 
   // Returns true if `align` is a power of two and `size` rounded up to `align` fits.
   constexpr bool IsValid() const {
-    // Not std::has_single_bit: without -mpopcnt it becomes a library call, and
-    // every Alloc runs this.
-    return align != 0 && (align & (align - 1)) == 0 &&
+    return internal::IsPowerOfTwo(align) &&
            size <= std::numeric_limits<std::size_t>::max() - (align - 1);
   }
 
