@@ -11,18 +11,18 @@
 
 namespace heapkit {
 
-// Serves a std::pmr::memory_resource from a byte allocator, so std::pmr containers
-// run on it unchanged:
+// Serves a std::pmr::memory_resource from a byte allocator, so std::pmr
+// containers run on it unchanged:
 //
 //   heapkit::BuddyByteAllocator buddy;
 //   ... buddy.Init(start, size) ...
 //   heapkit::MemoryResource resource(buddy);
 //   std::pmr::vector<int> numbers(&resource);
 //
-// `A` is a concrete backend (calls are direct and inline through its final type) or
-// ByteAllocator itself (the backend is chosen at run time). The resource holds `A`
-// by reference: the backend must outlive it and every block allocated through it.
-// Not synchronised, like the backends.
+// `A` is a concrete backend (calls are direct and inline through its final
+// type) or ByteAllocator itself (the backend is chosen at run time). The
+// resource holds `A` by reference: the backend must outlive it and every block
+// allocated through it. Not synchronised, like the backends.
 template <class A>
 class MemoryResource final : public std::pmr::memory_resource {
  public:
@@ -32,8 +32,8 @@ class MemoryResource final : public std::pmr::memory_resource {
 
   // Returns a block as allocate() would, or the backend's error instead of
   // throwing: for code built without exceptions.
-  absl::StatusOr<void*> TryAllocate(std::size_t bytes,
-                                    std::size_t alignment = alignof(std::max_align_t)) {
+  absl::StatusOr<void*> TryAllocate(
+      std::size_t bytes, std::size_t alignment = alignof(std::max_align_t)) {
     return backend_.Alloc(Layout{bytes, alignment});
   }
 
@@ -56,12 +56,14 @@ class MemoryResource final : public std::pmr::memory_resource {
     return *block;
   }
 
-  void do_deallocate(void* ptr, std::size_t bytes, std::size_t alignment) override {
+  void do_deallocate(void* ptr, std::size_t bytes,
+                     std::size_t alignment) override {
     backend_.Dealloc(ptr, Layout{bytes, alignment});
   }
 
   // Two resources are interchangeable only if they are the same object.
-  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+  bool do_is_equal(
+      const std::pmr::memory_resource& other) const noexcept override {
     return this == &other;
   }
 

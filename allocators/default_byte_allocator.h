@@ -24,7 +24,8 @@ using DefaultByteAllocator = TlsfByteAllocator;
 inline constexpr char kDefaultByteAllocatorName[] = "tlsf";
 }  // namespace heapkit
 #else
-#error "No byte backend selected: depend on //allocators:default and build with --define allocator=<name>"
+#error \
+    "No byte backend selected: depend on //allocators:default and build with --define allocator=<name>"
 #endif
 
 #endif  // HEAPKIT_ALLOCATORS_DEFAULT_BYTE_ALLOCATOR_H_

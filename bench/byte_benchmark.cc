@@ -1,5 +1,5 @@
-// HeapKit's byte backends against the allocators users would otherwise pick, every
-// workload in one binary so ratios are taken side by side. Build with
+// HeapKit's byte backends against the allocators users would otherwise pick,
+// every workload in one binary so ratios are taken side by side. Build with
 // --config=opt; docs/benchmarks.md has the command and the numbers.
 
 #include <unistd.h>
@@ -21,23 +21,27 @@ namespace {
 // Registers every workload for one subject, named "<workload>/<subject>".
 template <class Subject, class... Args>
 void RegisterSubject(const std::string& name, Args... args) {
-  auto full = [&](const char* workload) { return std::string(workload) + "/" + name; };
+  auto full = [&](const char* workload) {
+    return std::string(workload) + "/" + name;
+  };
   benchmark::RegisterBenchmark(full("random_pairs_16_4096").c_str(),
                                RandomPairs<Subject, Args...>, 16, 4096, args...)
       ->Iterations(1'000'000);
   benchmark::RegisterBenchmark(full("random_pairs_16_256").c_str(),
                                RandomPairs<Subject, Args...>, 16, 256, args...)
       ->Iterations(1'000'000);
-  benchmark::RegisterBenchmark(full("hot_pair_64").c_str(), HotPair<Subject, Args...>,
-                               args...);
+  benchmark::RegisterBenchmark(full("hot_pair_64").c_str(),
+                               HotPair<Subject, Args...>, args...);
   benchmark::RegisterBenchmark(full("vec_push_3M").c_str(),
                                VectorPush<Subject, Args...>, args...)
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark(full("shuffled_free_25000x512").c_str(),
-                               ShuffledFree<Subject, Args...>, 25'000, 512, args...)
+                               ShuffledFree<Subject, Args...>, 25'000, 512,
+                               args...)
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark(full("shuffled_free_7500x4160").c_str(),
-                               ShuffledFree<Subject, Args...>, 7'500, 4'160, args...)
+                               ShuffledFree<Subject, Args...>, 7'500, 4'160,
+                               args...)
       ->Unit(benchmark::kMillisecond);
   benchmark::RegisterBenchmark(full("string_map_50K").c_str(),
                                StringMap<Subject, Args...>, args...)
@@ -49,8 +53,9 @@ void RegisterSubject(const std::string& name, Args... args) {
 template <class Backend>
 void RegisterBackend(const std::string& name) {
   RegisterSubject<BackendSubject<Backend>>(name);
-  benchmark::RegisterBenchmark(("random_pairs_16_4096/" + name + "+pmr").c_str(),
-                               RandomPairs<ThroughPmrSubject<Backend>>, 16, 4096)
+  benchmark::RegisterBenchmark(
+      ("random_pairs_16_4096/" + name + "+pmr").c_str(),
+      RandomPairs<ThroughPmrSubject<Backend>>, 16, 4096)
       ->Iterations(1'000'000);
   benchmark::RegisterBenchmark(("hot_pair_64/" + name + "+pmr").c_str(),
                                HotPair<ThroughPmrSubject<Backend>>);
@@ -61,11 +66,11 @@ void RegisterBackend(const std::string& name) {
 }
 
 void RegisterAll() {
-  benchmark::RegisterBenchmark("random_pairs_16_4096/rng_floor", RandomPairsFloor, 16,
-                               4096)
+  benchmark::RegisterBenchmark("random_pairs_16_4096/rng_floor",
+                               RandomPairsFloor, 16, 4096)
       ->Iterations(1'000'000);
-  benchmark::RegisterBenchmark("random_pairs_16_256/rng_floor", RandomPairsFloor, 16,
-                               256)
+  benchmark::RegisterBenchmark("random_pairs_16_256/rng_floor",
+                               RandomPairsFloor, 16, 256)
       ->Iterations(1'000'000);
   RegisterBackend<SlabByteAllocator<>>("slab");
   RegisterBackend<TlsfByteAllocator>("tlsf");
@@ -81,13 +86,16 @@ void RegisterAll() {
 }  // namespace heapkit::bench
 
 int main(int argc, char** argv) {
-  // jemalloc's shared library uses initial-exec TLS, so dlopen() refuses it unless
-  // the loader reserves spare static TLS, which only the environment at process
-  // start can ask for: re-execute once with that set.
+  // jemalloc's shared library uses initial-exec TLS, so dlopen() refuses it
+  // unless the loader reserves spare static TLS, which only the environment at
+  // process start can ask for: re-execute once with that set.
   const char* tunables = std::getenv("GLIBC_TUNABLES");
-  if (tunables == nullptr || std::strstr(tunables, "optional_static_tls") == nullptr) {
-    setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=65536", /*overwrite=*/1);
-    execv("/proc/self/exe", argv);  // Returns only on failure: run without jemalloc.
+  if (tunables == nullptr ||
+      std::strstr(tunables, "optional_static_tls") == nullptr) {
+    setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=65536",
+           /*overwrite=*/1);
+    execv("/proc/self/exe",
+          argv);  // Returns only on failure: run without jemalloc.
   }
   heapkit::bench::RegisterAll();
   benchmark::Initialize(&argc, argv);

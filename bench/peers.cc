@@ -28,7 +28,8 @@ bool Find(void* library, const char* symbol, F& function, std::string& error) {
 
 }  // namespace
 
-bool LoadPeer(const std::string& name, PeerFunctions& functions, std::string& error) {
+bool LoadPeer(const std::string& name, PeerFunctions& functions,
+              std::string& error) {
   if (name == "glibc") {
     functions = PeerFunctions{&std::malloc, &std::free, &GlibcAligned};
     return true;

@@ -7,9 +7,9 @@
 
 namespace heapkit::bench {
 
-// The entry points of a general-purpose allocator loaded with dlopen(RTLD_LOCAL),
-// so that it serves only the calls made through these pointers and glibc stays the
-// process allocator.
+// The entry points of a general-purpose allocator loaded with
+// dlopen(RTLD_LOCAL), so that it serves only the calls made through these
+// pointers and glibc stays the process allocator.
 struct PeerFunctions {
   void* (*allocate)(std::size_t size) = nullptr;
   void (*free)(void* ptr) = nullptr;
@@ -18,10 +18,11 @@ struct PeerFunctions {
 };
 
 // Fills `functions` with glibc's entry points ("glibc"), or loads jemalloc,
-// mimalloc or tcmalloc ("jemalloc", "mimalloc", "tcmalloc") from Debian's shared
-// library. Returns false, with the reason in `error`, if the library or one of its
-// symbols is missing.
-bool LoadPeer(const std::string& name, PeerFunctions& functions, std::string& error);
+// mimalloc or tcmalloc ("jemalloc", "mimalloc", "tcmalloc") from Debian's
+// shared library. Returns false, with the reason in `error`, if the library or
+// one of its symbols is missing.
+bool LoadPeer(const std::string& name, PeerFunctions& functions,
+              std::string& error);
 
 // Returns a block of `size` bytes aligned to `align` from a peer, or null.
 inline void* PeerAllocate(const PeerFunctions& functions, std::size_t size,
@@ -34,14 +35,16 @@ inline void* PeerAllocate(const PeerFunctions& functions, std::size_t size,
 // Serves a std::pmr::memory_resource from a peer's entry points.
 class PeerResource final : public std::pmr::memory_resource {
  public:
-  explicit PeerResource(const PeerFunctions& functions) : functions_(functions) {}
+  explicit PeerResource(const PeerFunctions& functions)
+      : functions_(functions) {}
 
  private:
   void* do_allocate(std::size_t bytes, std::size_t alignment) override;
   void do_deallocate(void* ptr, std::size_t, std::size_t) override {
     functions_.free(ptr);
   }
-  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override {
+  bool do_is_equal(
+      const std::pmr::memory_resource& other) const noexcept override {
     return this == &other;
   }
 

@@ -1,8 +1,8 @@
 #ifndef HEAPKIT_BENCH_SUBJECTS_H_
 #define HEAPKIT_BENCH_SUBJECTS_H_
 
-// The allocators the benchmarks compare. Each subject offers Allocate/Free (inlined
-// into the benchmark loop through the subject's concrete type) and a
+// The allocators the benchmarks compare. Each subject offers Allocate/Free
+// (inlined into the benchmark loop through the subject's concrete type) and a
 // std::pmr::memory_resource for the container workloads.
 
 #include <cstddef>
@@ -47,8 +47,9 @@ class BackendSubject {
   bool ok_ = false;
 };
 
-// The same backend, every call made through std::pmr::memory_resource (a virtual
-// call into the adapter): the difference to BackendSubject is the adapter's cost.
+// The same backend, every call made through std::pmr::memory_resource (a
+// virtual call into the adapter): the difference to BackendSubject is the
+// adapter's cost.
 template <class Backend>
 class ThroughPmrSubject : public BackendSubject<Backend> {
  public:

@@ -20,8 +20,9 @@ namespace heapkit::bench {
 inline constexpr std::size_t kLiveBlocks = 10'000;
 inline constexpr std::size_t kPairAlign = 8;
 
-// A small, fast generator (wyrand) so the random workloads measure the allocator,
-// not the generator; Below() maps to [0, n) with a multiply, not a division.
+// A small, fast generator (wyrand) so the random workloads measure the
+// allocator, not the generator; Below() maps to [0, n) with a multiply, not a
+// division.
 class FastRandom {
  public:
   explicit FastRandom(std::uint64_t seed) : state_(seed) {}
@@ -33,7 +34,8 @@ class FastRandom {
            static_cast<std::uint64_t>(product);
   }
   std::size_t Below(std::size_t n) {
-    return static_cast<std::size_t>((static_cast<__uint128_t>(Next()) * n) >> 64);
+    return static_cast<std::size_t>((static_cast<__uint128_t>(Next()) * n) >>
+                                    64);
   }
 
  private:
@@ -41,8 +43,9 @@ class FastRandom {
 };
 
 // Makes the compiler assume `pointer` is used, without letting it rewrite the
-// variable: benchmark::DoNotOptimize on an lvalue ("+m,r") is miscompiled by GCC 12
-// here, which then hands a stale value back (seen as frees of bogus pointers).
+// variable: benchmark::DoNotOptimize on an lvalue ("+m,r") is miscompiled by
+// GCC 12 here, which then hands a stale value back (seen as frees of bogus
+// pointers).
 inline void Escape(const void* pointer) {
   asm volatile("" : : "g"(pointer) : "memory");
 }
@@ -56,8 +59,8 @@ bool Ready(benchmark::State& state, const Subject& subject) {
   return false;
 }
 
-// Each step frees a random one of 10,000 live blocks and allocates a new one of a
-// uniform random size in [min, max]: one iteration is one pair.
+// Each step frees a random one of 10,000 live blocks and allocates a new one of
+// a uniform random size in [min, max]: one iteration is one pair.
 template <class Subject, class... Args>
 void RandomPairs(benchmark::State& state, std::size_t min, std::size_t max,
                  Args... args) {
@@ -140,8 +143,8 @@ void ShuffledFree(benchmark::State& state, std::size_t count, std::size_t size,
   }
 }
 
-// The seed's btree_map: 50,000 operations on a string-keyed std::pmr::map, 20% of
-// them popping the first entry.
+// The seed's btree_map: 50,000 operations on a string-keyed std::pmr::map, 20%
+// of them popping the first entry.
 template <class Subject, class... Args>
 void StringMap(benchmark::State& state, Args... args) {
   Subject subject(args...);
@@ -165,8 +168,9 @@ void StringMap(benchmark::State& state, Args... args) {
 }
 
 // Runs 1,000,000 random pairs of [min, max] bytes on a region allocator and
-// reports its footprint: the high-water mark of the region (the highest block end
-// seen, from the region's start) divided by the peak of the live bytes requested.
+// reports its footprint: the high-water mark of the region (the highest block
+// end seen, from the region's start) divided by the peak of the live bytes
+// requested.
 template <class Subject>
 void Footprint(benchmark::State& state, std::size_t min, std::size_t max) {
   Subject subject;
@@ -182,9 +186,9 @@ void Footprint(benchmark::State& state, std::size_t min, std::size_t max) {
       blocks[i] = subject.Allocate(sizes[i], kPairAlign);
       live += sizes[i];
       peak_live = std::max(peak_live, live);
-      high_water = std::max(high_water,
-                            reinterpret_cast<std::uintptr_t>(blocks[i]) + sizes[i] -
-                                subject.region_start());
+      high_water =
+          std::max(high_water, reinterpret_cast<std::uintptr_t>(blocks[i]) +
+                                   sizes[i] - subject.region_start());
     };
     for (std::size_t i = 0; i < kLiveBlocks; ++i) allocate(i);
     for (int step = 0; step < 1'000'000; ++step) {

@@ -8,11 +8,13 @@
 
 namespace heapkit {
 
-// The part every allocator shares: it is handed memory (or an ID range) to manage.
+// The part every allocator shares: it is handed memory (or an ID range) to
+// manage.
 //
 // Backends are `final`, default-constructible and non-copyable:
 //   heapkit::BuddyByteAllocator buddy;
-//   absl::Status status = buddy.Init(reinterpret_cast<std::uintptr_t>(arena), size);
+//   absl::Status status = buddy.Init(reinterpret_cast<std::uintptr_t>(arena),
+//   size);
 class BaseAllocator {
  public:
   BaseAllocator() = default;
@@ -24,10 +26,11 @@ class BaseAllocator {
   // Fails as AddMemory does; after a failure the allocator manages nothing.
   virtual absl::Status Init(std::uintptr_t start, std::size_t size) = 0;
 
-  // Adds [start, start + size) to the memory already managed. Returns kInvalidParam
-  // for an empty region, one that wraps past the top of the address space, or one
-  // too small for the backend's minimum; kMemoryOverlap if it overlaps a region the
-  // allocator already manages. On failure nothing changes.
+  // Adds [start, start + size) to the memory already managed. Returns
+  // kInvalidParam for an empty region, one that wraps past the top of the
+  // address space, or one too small for the backend's minimum; kMemoryOverlap
+  // if it overlaps a region the allocator already manages. On failure nothing
+  // changes.
   virtual absl::Status AddMemory(std::uintptr_t start, std::size_t size) = 0;
 };
 

@@ -11,14 +11,15 @@ namespace heapkit {
 
 // The size and alignment of a requested block, as Rust's `Layout`.
 //
-// A Layout may be built directly (`Layout{64, 16}`), so every backend re-checks it
-// with IsValid() and answers kInvalidParam for a bad one; Create() checks up front.
+// A Layout may be built directly (`Layout{64, 16}`), so every backend re-checks
+// it with IsValid() and answers kInvalidParam for a bad one; Create() checks up
+// front.
 struct Layout {
   std::size_t size = 0;
   std::size_t align = 1;
 
-  // Returns a Layout, or kInvalidParam unless `align` is a power of two and rounding
-  // `size` up to a multiple of `align` does not overflow.
+  // Returns a Layout, or kInvalidParam unless `align` is a power of two and
+  // rounding `size` up to a multiple of `align` does not overflow.
   static absl::StatusOr<Layout> Create(std::size_t size, std::size_t align);
 
   // Returns the layout of an array of `n` objects of type T. If `n * sizeof(T)`
@@ -30,7 +31,8 @@ struct Layout {
     return Layout{size, alignof(T)};
   }
 
-  // Returns true if `align` is a power of two and `size` rounded up to `align` fits.
+  // Returns true if `align` is a power of two and `size` rounded up to `align`
+  // fits.
   constexpr bool IsValid() const {
     return internal::IsPowerOfTwo(align) &&
            size <= std::numeric_limits<std::size_t>::max() - (align - 1);

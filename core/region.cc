@@ -8,21 +8,23 @@
 namespace heapkit {
 
 absl::StatusOr<Region> CheckRegion(std::uintptr_t start, std::size_t size,
-                                   std::size_t min_size, absl::string_view who) {
+                                   std::size_t min_size,
+                                   absl::string_view who) {
   if (size == 0) {
     return MakeError(AllocError::kInvalidParam,
                      absl::StrCat(who, ": region is empty"));
   }
   if (size - 1 > std::numeric_limits<std::uintptr_t>::max() - start) {
     return MakeError(AllocError::kInvalidParam,
-                     absl::StrCat(who, ": region wraps past the end of the "
-                                       "address space"));
+                     absl::StrCat(who,
+                                  ": region wraps past the end of the "
+                                  "address space"));
   }
   if (size < min_size) {
-    return MakeError(AllocError::kInvalidParam,
-                     absl::StrCat(who, ": region of ", size,
-                                  " bytes is smaller than the minimum of ",
-                                  min_size));
+    return MakeError(
+        AllocError::kInvalidParam,
+        absl::StrCat(who, ": region of ", size,
+                     " bytes is smaller than the minimum of ", min_size));
   }
   // A region that ends exactly at the top of the address space cannot be
   // represented half-open; give up its last byte.

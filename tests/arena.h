@@ -9,8 +9,8 @@
 namespace heapkit::testing {
 
 // Owns an anonymous read-write mapping of `size` bytes, reserved without swap
-// (MAP_NORESERVE) so that a huge arena costs only the pages an allocator touches.
-// The mapping is page-aligned; ok() is false if the kernel refused it.
+// (MAP_NORESERVE) so that a huge arena costs only the pages an allocator
+// touches. The mapping is page-aligned; ok() is false if the kernel refused it.
 class Arena {
  public:
   explicit Arena(std::size_t size) : size_(size) {
@@ -25,7 +25,9 @@ class Arena {
   }
 
   bool ok() const { return base_ != nullptr; }
-  std::uintptr_t start() const { return reinterpret_cast<std::uintptr_t>(base_); }
+  std::uintptr_t start() const {
+    return reinterpret_cast<std::uintptr_t>(base_);
+  }
   std::size_t size() const { return size_; }
 
  private:

@@ -79,14 +79,16 @@ TYPED_TEST_P(ByteAllocatorConformance, InitReportsConsistentStats) {
 TYPED_TEST_P(ByteAllocatorConformance, AllocHonoursEveryAlignmentUpTo1MiB) {
   this->InitWith(16 * kMiB);
   ShadowModel model;
-  model.AddRegion(Region{this->arena_.start(), this->arena_.start() + 16 * kMiB});
+  model.AddRegion(
+      Region{this->arena_.start(), this->arena_.start() + 16 * kMiB});
   std::vector<void*> blocks;
   for (std::size_t align = 1; align <= kMiB; align *= 2) {
-    for (std::size_t size : {std::size_t{0}, std::size_t{1}, align / 2 + 1, align * 3}) {
+    for (std::size_t size :
+         {std::size_t{0}, std::size_t{1}, align / 2 + 1, align * 3}) {
       const Layout layout{size, align};
       absl::StatusOr<void*> block = this->backend_.Alloc(layout);
-      ASSERT_TRUE(block.ok()) << block.status() << " size " << size << " align "
-                              << align;
+      ASSERT_TRUE(block.ok())
+          << block.status() << " size " << size << " align " << align;
       ASSERT_TRUE(model.Allocated(*block, layout));
       blocks.push_back(*block);
     }
@@ -108,7 +110,8 @@ TYPED_TEST_P(ByteAllocatorConformance, SizeZeroReturnsUniqueNonNullPointers) {
     absl::StatusOr<void*> block = this->backend_.Alloc(Layout{0, 1});
     ASSERT_TRUE(block.ok()) << block.status();
     ASSERT_NE(*block, nullptr);
-    EXPECT_TRUE(seen.insert(*block).second) << "size 0 returned " << *block << " twice";
+    EXPECT_TRUE(seen.insert(*block).second)
+        << "size 0 returned " << *block << " twice";
   }
   for (void* block : seen) this->backend_.Dealloc(block, Layout{0, 1});
   EXPECT_EQ(this->backend_.UsedBytes(), used);
@@ -136,8 +139,8 @@ TYPED_TEST_P(ByteAllocatorConformance, NonPowerOfTwoAlignmentIsInvalid) {
 
 TYPED_TEST_P(ByteAllocatorConformance, SizePlusAlignmentOverflowIsInvalid) {
   this->InitWith(kMiB);
-  for (Layout layout : {Layout{kMax, 2}, Layout{kMax - 10, 64},
-                        Layout{kMax - 4000, 4096}}) {
+  for (Layout layout :
+       {Layout{kMax, 2}, Layout{kMax - 10, 64}, Layout{kMax - 4000, 4096}}) {
     absl::StatusOr<void*> block = this->backend_.Alloc(layout);
     EXPECT_EQ(GetAllocError(block.status()), AllocError::kInvalidParam)
         << layout.size << "/" << layout.align << ": " << block.status();
@@ -155,7 +158,8 @@ TYPED_TEST_P(ByteAllocatorConformance, HugeAlignmentIsRefusedNotMisaligned) {
 }
 
 TYPED_TEST_P(ByteAllocatorConformance, NullRegionIsInvalid) {
-  EXPECT_EQ(GetAllocError(this->backend_.Init(0, 0)), AllocError::kInvalidParam);
+  EXPECT_EQ(GetAllocError(this->backend_.Init(0, 0)),
+            AllocError::kInvalidParam);
   EXPECT_EQ(GetAllocError(this->backend_.Init(this->arena_.start(), 0)),
             AllocError::kInvalidParam);
   EXPECT_EQ(this->backend_.TotalBytes(), 0u);
@@ -186,8 +190,9 @@ TYPED_TEST_P(ByteAllocatorConformance, OverlappingAddMemoryIsMemoryOverlap) {
     std::uintptr_t start;
     std::size_t size;
   };
-  for (Case c : {Case{start, 4 * kMiB}, Case{start + kMiB, kMiB},
-                 Case{start + 3 * kMiB, 2 * kMiB}, Case{start + kMiB, 8 * kMiB}}) {
+  for (Case c :
+       {Case{start, 4 * kMiB}, Case{start + kMiB, kMiB},
+        Case{start + 3 * kMiB, 2 * kMiB}, Case{start + kMiB, 8 * kMiB}}) {
     EXPECT_EQ(GetAllocError(this->backend_.AddMemory(c.start, c.size)),
               AllocError::kMemoryOverlap)
         << c.start - start << "+" << c.size;
@@ -208,10 +213,12 @@ TYPED_TEST_P(ByteAllocatorConformance, AddMemoryServesNewRequests) {
     blocks.push_back(*block);
   }
   // Far from the first region, so no backend can merge the two.
-  ASSERT_TRUE(this->backend_.AddMemory(this->arena_.start() + 32 * kMiB, kMiB).ok());
+  ASSERT_TRUE(
+      this->backend_.AddMemory(this->arena_.start() + 32 * kMiB, kMiB).ok());
   absl::StatusOr<void*> block = this->backend_.Alloc(Layout{4096, 8});
   ASSERT_TRUE(block.ok()) << block.status();
-  EXPECT_GE(reinterpret_cast<std::uintptr_t>(*block), this->arena_.start() + 32 * kMiB);
+  EXPECT_GE(reinterpret_cast<std::uintptr_t>(*block),
+            this->arena_.start() + 32 * kMiB);
   this->backend_.Dealloc(*block, Layout{4096, 8});
   for (void* p : blocks) this->backend_.Dealloc(p, Layout{4096, 8});
   this->ExpectInvariants();
@@ -222,8 +229,10 @@ TYPED_TEST_P(ByteAllocatorConformance, ExhaustionIsNoMemoryAndRecoverable) {
   const std::size_t used = this->backend_.UsedBytes();
   std::vector<void*> blocks;
   absl::StatusOr<void*> block;
-  while ((block = this->backend_.Alloc(Layout{1000, 8})).ok()) blocks.push_back(*block);
-  EXPECT_EQ(GetAllocError(block.status()), AllocError::kNoMemory) << block.status();
+  while ((block = this->backend_.Alloc(Layout{1000, 8})).ok())
+    blocks.push_back(*block);
+  EXPECT_EQ(GetAllocError(block.status()), AllocError::kNoMemory)
+      << block.status();
   ASSERT_GT(blocks.size(), 1000u);
   this->ExpectInvariants();
   // Still usable: a freed block can be had again, then everything goes back.
@@ -236,7 +245,8 @@ TYPED_TEST_P(ByteAllocatorConformance, ExhaustionIsNoMemoryAndRecoverable) {
   this->ExpectInvariants();
 }
 
-TYPED_TEST_P(ByteAllocatorConformance, FreeingEverythingRestoresTheLargestBlock) {
+TYPED_TEST_P(ByteAllocatorConformance,
+             FreeingEverythingRestoresTheLargestBlock) {
   this->InitWith(8 * kMiB);
   const std::size_t used = this->backend_.UsedBytes();
   const std::size_t largest = this->LargestAllocatable();
@@ -312,12 +322,14 @@ TYPED_TEST_P(ByteAllocatorConformance, ShadowModelRandomStreams) {
   int regions_added = 0, exhaustions = 0, drains = 0;
   for (int run = 0; run < RandomStream::kSeeds; ++run) {
     const std::uint64_t seed = SeedBase() + run;
-    SCOPED_TRACE(::testing::Message() << "seed " << seed
-                                      << " (replay: HEAPKIT_TEST_SEED=" << seed << ")");
+    SCOPED_TRACE(::testing::Message()
+                 << "seed " << seed << " (replay: HEAPKIT_TEST_SEED=" << seed
+                 << ")");
     RandomStream random(seed);
     ShadowModel model;
     // The first region starts at a random, often odd, offset; more regions come
-    // later at random gaps (sometimes none, so they touch) further up the arena.
+    // later at random gaps (sometimes none, so they touch) further up the
+    // arena.
     std::uintptr_t next_region = arena + random.Below(4096);
     std::size_t region_size = 4 * kMiB + random.Below(kMiB);
     ASSERT_TRUE(backend.Init(next_region, region_size).ok());
@@ -353,7 +365,8 @@ TYPED_TEST_P(ByteAllocatorConformance, ShadowModelRandomStreams) {
         ASSERT_GT(backend.TotalBytes(), total);
         total = backend.TotalBytes();
       } else if (action < 7 && !order.empty()) {
-        // Drain: free everything in allocation order, reverse order, or shuffled.
+        // Drain: free everything in allocation order, reverse order, or
+        // shuffled.
         const std::size_t mode = random.Below(3);
         if (mode == 1) std::reverse(order.begin(), order.end());
         if (mode == 2) std::shuffle(order.begin(), order.end(), random.rng());
@@ -393,23 +406,20 @@ TYPED_TEST_P(ByteAllocatorConformance, ShadowModelRandomStreams) {
   EXPECT_GT(regions_added, 8 * RandomStream::kSeeds);
   EXPECT_GT(exhaustions, RandomStream::kSeeds);
   EXPECT_GT(drains, 2 * RandomStream::kSeeds);
-  std::cout << "regions added " << regions_added << ", exhaustions " << exhaustions
-            << ", drains " << drains << "\n";
+  std::cout << "regions added " << regions_added << ", exhaustions "
+            << exhaustions << ", drains " << drains << "\n";
 }
 
-REGISTER_TYPED_TEST_SUITE_P(ByteAllocatorConformance, InitReportsConsistentStats,
-                            AllocHonoursEveryAlignmentUpTo1MiB,
-                            SizeZeroReturnsUniqueNonNullPointers, SizeMaxIsNoMemory,
-                            NonPowerOfTwoAlignmentIsInvalid,
-                            SizePlusAlignmentOverflowIsInvalid,
-                            HugeAlignmentIsRefusedNotMisaligned, NullRegionIsInvalid,
-                            TinyRegionIsInvalid, WrappingRegionIsInvalid,
-                            OverlappingAddMemoryIsMemoryOverlap,
-                            AddMemoryServesNewRequests,
-                            ExhaustionIsNoMemoryAndRecoverable,
-                            FreeingEverythingRestoresTheLargestBlock,
-                            NullDeallocIsIgnored, WorksThroughTheAbstractInterface,
-                            ShadowModelRandomStreams);
+REGISTER_TYPED_TEST_SUITE_P(
+    ByteAllocatorConformance, InitReportsConsistentStats,
+    AllocHonoursEveryAlignmentUpTo1MiB, SizeZeroReturnsUniqueNonNullPointers,
+    SizeMaxIsNoMemory, NonPowerOfTwoAlignmentIsInvalid,
+    SizePlusAlignmentOverflowIsInvalid, HugeAlignmentIsRefusedNotMisaligned,
+    NullRegionIsInvalid, TinyRegionIsInvalid, WrappingRegionIsInvalid,
+    OverlappingAddMemoryIsMemoryOverlap, AddMemoryServesNewRequests,
+    ExhaustionIsNoMemoryAndRecoverable,
+    FreeingEverythingRestoresTheLargestBlock, NullDeallocIsIgnored,
+    WorksThroughTheAbstractInterface, ShadowModelRandomStreams);
 
 INSTANTIATE_TYPED_TEST_SUITE_P(All, ByteAllocatorConformance, ByteBackends,
                                BackendName);

@@ -110,7 +110,8 @@ TYPED_TEST_P(MemoryResourceTest, AlignmentUpTo4096IsHonoured) {
     EXPECT_EQ(reinterpret_cast<std::uintptr_t>(block) % align, 0u) << align;
     blocks.emplace_back(block, align);
   }
-  for (auto [block, align] : blocks) this->resource_.deallocate(block, align + 3, align);
+  for (auto [block, align] : blocks)
+    this->resource_.deallocate(block, align + 3, align);
   this->ExpectAllFreed();
 }
 
@@ -154,14 +155,15 @@ TYPED_TEST_P(MemoryResourceTest, RuntimeChoiceThroughByteAllocator) {
   this->ExpectAllFreed();
 }
 
-REGISTER_TYPED_TEST_SUITE_P(MemoryResourceTest, VectorGrowsAndShrinks,
-                            StringGrowsAndShrinks, MapAndUnorderedMapWithPmrStrings,
-                            PolymorphicAllocatorBytesAndObjects,
-                            ExhaustionThrowsBadAlloc, AlignmentUpTo4096IsHonoured,
-                            SizeZeroIsSafe, TryAllocateReportsErrorsWithoutThrowing,
-                            EqualityIsIdentity, RuntimeChoiceThroughByteAllocator);
+REGISTER_TYPED_TEST_SUITE_P(
+    MemoryResourceTest, VectorGrowsAndShrinks, StringGrowsAndShrinks,
+    MapAndUnorderedMapWithPmrStrings, PolymorphicAllocatorBytesAndObjects,
+    ExhaustionThrowsBadAlloc, AlignmentUpTo4096IsHonoured, SizeZeroIsSafe,
+    TryAllocateReportsErrorsWithoutThrowing, EqualityIsIdentity,
+    RuntimeChoiceThroughByteAllocator);
 
-INSTANTIATE_TYPED_TEST_SUITE_P(All, MemoryResourceTest, ByteBackends, BackendName);
+INSTANTIATE_TYPED_TEST_SUITE_P(All, MemoryResourceTest, ByteBackends,
+                               BackendName);
 
 }  // namespace
 }  // namespace heapkit::testing

@@ -9,9 +9,9 @@
 
 namespace heapkit::testing {
 
-// A backend of type T initialised over its own arena of kArenaSize bytes, with a
-// std::pmr resource on top: the fixture of the suites that run pmr containers on
-// every backend.
+// A backend of type T initialised over its own arena of kArenaSize bytes, with
+// a std::pmr resource on top: the fixture of the suites that run pmr containers
+// on every backend.
 template <class T, std::size_t kArenaSize>
 class ResourceFixture : public ::testing::Test {
  protected:

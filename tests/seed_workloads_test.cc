@@ -1,6 +1,6 @@
-// The seed crate's four workloads, through std::pmr over a 128 MiB region, on every
-// backend in tests/byte_backends.h. Unlike the seed's, they also check alignment,
-// overlap and contents.
+// The seed crate's four workloads, through std::pmr over a 128 MiB region, on
+// every backend in tests/byte_backends.h. Unlike the seed's, they also check
+// alignment, overlap and contents.
 
 #include <algorithm>
 #include <cmath>
@@ -26,12 +26,12 @@ constexpr std::size_t kRegionSize = std::size_t{128} << 20;
 template <class T>
 class SeedWorkloadTest : public ResourceFixture<T, kRegionSize> {
  protected:
-  // Allocates `count` blocks of `size` bytes and frees them in shuffled order, as
-  // the seed's vec_rand_free workloads do.
+  // Allocates `count` blocks of `size` bytes and frees them in shuffled order,
+  // as the seed's vec_rand_free workloads do.
   void ShuffledFree(std::size_t count, std::size_t size) {
     ShadowModel model;
-    model.AddRegion(
-        Region{this->arena_.start(), this->arena_.start() + this->arena_.size()});
+    model.AddRegion(Region{this->arena_.start(),
+                           this->arena_.start() + this->arena_.size()});
     std::vector<void*> blocks(count);
     for (void*& block : blocks) {
       block = this->resource_.allocate(size, 8);
@@ -53,16 +53,19 @@ TYPED_TEST_P(SeedWorkloadTest, RandomAlignmentAllocFree50Rounds) {
   std::mt19937_64 rng(50);
   std::uniform_real_distribution<double> unit(0, 1);
   ShadowModel model;
-  model.AddRegion(Region{this->arena_.start(), this->arena_.start() + kRegionSize});
+  model.AddRegion(
+      Region{this->arena_.start(), this->arena_.start() + kRegionSize});
   for (int round = 0; round < 50; ++round) {
     std::vector<void*> blocks;
     for (int i = 0; i < 300; ++i) {
-      // The seed's distribution: size round(2^U[0,16) * U[1,2)), align 2^U[0,8).
+      // The seed's distribution: size round(2^U[0,16) * U[1,2)), align
+      // 2^U[0,8).
       const auto size = static_cast<std::size_t>(
           std::round(std::exp2(16 * unit(rng)) * (1 + unit(rng))));
       const std::size_t align = std::size_t{1} << (rng() % 8);
       void* block = this->resource_.allocate(size, align);
-      ASSERT_TRUE(model.Allocated(block, Layout{size, align})) << "round " << round;
+      ASSERT_TRUE(model.Allocated(block, Layout{size, align}))
+          << "round " << round;
       blocks.push_back(block);
     }
     std::shuffle(blocks.begin(), blocks.end(), rng);
@@ -121,7 +124,8 @@ TYPED_TEST_P(SeedWorkloadTest, StringKeyedMap50000OperationsPopFirst20Percent) {
     ASSERT_EQ(map.size(), model.size());
     EXPECT_TRUE(std::equal(map.begin(), map.end(), model.begin(), model.end(),
                            [](const auto& a, const auto& b) {
-                             return std::string_view(a.first) == b.first && a.second == b.second;
+                             return std::string_view(a.first) == b.first &&
+                                    a.second == b.second;
                            }));
   }
   this->ExpectAllFreed();
@@ -133,7 +137,8 @@ REGISTER_TYPED_TEST_SUITE_P(SeedWorkloadTest, RandomAlignmentAllocFree50Rounds,
                             ShuffledFreeOf7500Blocks4160Bytes,
                             StringKeyedMap50000OperationsPopFirst20Percent);
 
-INSTANTIATE_TYPED_TEST_SUITE_P(All, SeedWorkloadTest, ByteBackends, BackendName);
+INSTANTIATE_TYPED_TEST_SUITE_P(All, SeedWorkloadTest, ByteBackends,
+                               BackendName);
 
 }  // namespace
 }  // namespace heapkit::testing

@@ -13,11 +13,11 @@
 
 namespace heapkit::testing {
 
-// An independent model of what a byte allocator manages: its regions and its live
-// blocks. It judges every block the allocator hands out (inside a region, aligned,
-// overlapping no live block), stamps each block with a pattern, and verifies the
-// pattern when the block is freed, so a block that another allocation or the
-// allocator's own metadata overwrote is caught.
+// An independent model of what a byte allocator manages: its regions and its
+// live blocks. It judges every block the allocator hands out (inside a region,
+// aligned, overlapping no live block), stamps each block with a pattern, and
+// verifies the pattern when the block is freed, so a block that another
+// allocation or the allocator's own metadata overwrote is caught.
 class ShadowModel {
  public:
   struct Block {
@@ -31,8 +31,8 @@ class ShadowModel {
     live_bytes_ = 0;
   }
 
-  // Records a region the allocator now manages. Regions that touch are joined, as
-  // a backend may hand out a block spanning both.
+  // Records a region the allocator now manages. Regions that touch are joined,
+  // as a backend may hand out a block spanning both.
   void AddRegion(Region region) {
     for (auto it = regions_.begin(); it != regions_.end();) {
       if (it->end == region.start || region.end == it->start) {
@@ -46,8 +46,8 @@ class ShadowModel {
     regions_.push_back(region);
   }
 
-  // Checks a block the allocator just returned for `layout`, then records it and
-  // fills it with its pattern.
+  // Checks a block the allocator just returned for `layout`, then records it
+  // and fills it with its pattern.
   ::testing::AssertionResult Allocated(void* ptr, Layout layout) {
     const auto address = reinterpret_cast<std::uintptr_t>(ptr);
     const std::size_t size = layout.size == 0 ? 1 : layout.size;
@@ -61,8 +61,8 @@ class ShadowModel {
       inside |= region.Contains(address) && region.end - address >= size;
     }
     if (!inside) {
-      return ::testing::AssertionFailure()
-             << "block " << ptr << " of " << size << " bytes is outside every region";
+      return ::testing::AssertionFailure() << "block " << ptr << " of " << size
+                                           << " bytes is outside every region";
     }
     auto next = live_.lower_bound(address);
     if (next != live_.end() && next->first - address < size) {
@@ -88,7 +88,8 @@ class ShadowModel {
   ::testing::AssertionResult Freeing(void* ptr, Layout& layout) {
     auto it = live_.find(reinterpret_cast<std::uintptr_t>(ptr));
     if (it == live_.end()) {
-      return ::testing::AssertionFailure() << "model: " << ptr << " is not live";
+      return ::testing::AssertionFailure()
+             << "model: " << ptr << " is not live";
     }
     layout = it->second.layout;
     const std::uint64_t tag = it->second.tag;
@@ -117,13 +118,15 @@ class ShadowModel {
     std::memcpy(bytes, &tag, std::min<std::size_t>(size, 8));
   }
 
-  static bool StampIntact(const void* ptr, std::size_t size, std::uint64_t tag) {
+  static bool StampIntact(const void* ptr, std::size_t size,
+                          std::uint64_t tag) {
     const auto* bytes = static_cast<const unsigned char*>(ptr);
     const std::size_t head = std::min<std::size_t>(size, 8);
     if (std::memcmp(bytes, &tag, head) != 0) return false;
     if (size <= 8) return true;
-    // All bytes after the head equal the tag's low byte: the first one does, and
-    // each equals the next (memcmp of the range against itself shifted by one).
+    // All bytes after the head equal the tag's low byte: the first one does,
+    // and each equals the next (memcmp of the range against itself shifted by
+    // one).
     return bytes[8] == static_cast<unsigned char>(tag) &&
            std::memcmp(bytes + 8, bytes + 9, size - 9) == 0;
   }

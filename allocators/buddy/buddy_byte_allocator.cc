@@ -23,7 +23,8 @@ constexpr std::uintptr_t AlignUp(std::uintptr_t value, std::size_t align) {
 constexpr int FloorLog2(std::size_t value) { return std::bit_width(value) - 1; }
 
 // Returns the number of blocks of `order` that can start in [start, end).
-constexpr std::size_t BitsFor(std::uintptr_t start, std::uintptr_t end, int order) {
+constexpr std::size_t BitsFor(std::uintptr_t start, std::uintptr_t end,
+                              int order) {
   return ((end - 1) >> order) - (start >> order) + 1;
 }
 
@@ -56,7 +57,8 @@ absl::Status BuddyByteAllocator::Init(std::uintptr_t start, std::size_t size) {
 
 absl::Status BuddyByteAllocator::AddMemory(std::uintptr_t start,
                                            std::size_t size) {
-  absl::StatusOr<Region> whole = CheckRegion(start, size, 1, "BuddyByteAllocator");
+  absl::StatusOr<Region> whole =
+      CheckRegion(start, size, 1, "BuddyByteAllocator");
   if (!whole.ok()) return whole.status();
   for (std::size_t i = 0; i < num_regions_; ++i) {
     if (regions_[i]->whole.Overlaps(*whole)) {
@@ -80,8 +82,9 @@ absl::Status BuddyByteAllocator::AddMemory(std::uintptr_t start,
     meta_bytes += 8 * WordsFor(BitsFor(whole->start, whole->end, order));
   }
   const std::uintptr_t meta_start =
-      whole->size() > meta_bytes ? AlignDown(whole->end - meta_bytes, kMinBlockSize)
-                                 : 0;
+      whole->size() > meta_bytes
+          ? AlignDown(whole->end - meta_bytes, kMinBlockSize)
+          : 0;
   if (first < whole->start || meta_start <= first ||
       meta_start - first < kMinBlockSize) {
     return MakeError(
@@ -104,11 +107,11 @@ absl::Status BuddyByteAllocator::AddMemory(std::uintptr_t start,
     words += count;
   }
 
-  RegionHeader** slot =
-      std::upper_bound(regions_.begin(), regions_.begin() + num_regions_, region,
-                       [](const RegionHeader* a, const RegionHeader* b) {
-                         return a->usable.start < b->usable.start;
-                       });
+  RegionHeader** slot = std::upper_bound(
+      regions_.begin(), regions_.begin() + num_regions_, region,
+      [](const RegionHeader* a, const RegionHeader* b) {
+        return a->usable.start < b->usable.start;
+      });
   std::move_backward(slot, regions_.begin() + num_regions_,
                      regions_.begin() + num_regions_ + 1);
   *slot = region;
@@ -116,8 +119,9 @@ absl::Status BuddyByteAllocator::AddMemory(std::uintptr_t start,
 
   // Cut the usable range into maximal self-aligned blocks.
   for (std::uintptr_t address = first; meta_start - address >= kMinBlockSize;) {
-    const int order = std::min({std::countr_zero(address),
-                                FloorLog2(meta_start - address), region->max_order});
+    const int order =
+        std::min({std::countr_zero(address), FloorLog2(meta_start - address),
+                  region->max_order});
     Push(*region, address, order);
     total_bytes_ += std::size_t{1} << order;
     address += std::size_t{1} << order;
@@ -127,13 +131,15 @@ absl::Status BuddyByteAllocator::AddMemory(std::uintptr_t start,
 
 absl::StatusOr<void*> BuddyByteAllocator::Alloc(Layout layout) {
   if (!layout.IsValid()) {
-    return MakeError(AllocError::kInvalidParam,
-                     "BuddyByteAllocator: alignment is not a power of two or the "
-                     "size overflows when rounded up");
+    return MakeError(
+        AllocError::kInvalidParam,
+        "BuddyByteAllocator: alignment is not a power of two or the "
+        "size overflows when rounded up");
   }
   if (layout.size > kMaxBlockSize || layout.align > kMaxBlockSize) {
-    return MakeError(AllocError::kNoMemory,
-                     "BuddyByteAllocator: request exceeds the largest block size");
+    return MakeError(
+        AllocError::kNoMemory,
+        "BuddyByteAllocator: request exceeds the largest block size");
   }
   const int order = OrderFor(layout);
   const std::uint64_t candidates = nonempty_orders_ >> order << order;
@@ -160,13 +166,15 @@ void BuddyByteAllocator::Dealloc(void* ptr, Layout layout) {
   RegionHeader* region = FindRegion(address);
   if (region == nullptr || address % (std::uintptr_t{1} << order) != 0 ||
       order > region->max_order) {
-    ABSL_RAW_LOG(FATAL,
-                 "BuddyByteAllocator::Dealloc: %p (size %zu, align %zu) is not a "
-                 "block of this allocator",
-                 ptr, layout.size, layout.align);
+    ABSL_RAW_LOG(
+        FATAL,
+        "BuddyByteAllocator::Dealloc: %p (size %zu, align %zu) is not a "
+        "block of this allocator",
+        ptr, layout.size, layout.align);
   }
 #ifdef NDEBUG
-  const int checked_orders = order;  // Only the block's own order: one bit test.
+  const int checked_orders =
+      order;  // Only the block's own order: one bit test.
 #else
   const int checked_orders = region->max_order;  // Any free block holding it.
 #endif
@@ -182,7 +190,8 @@ void BuddyByteAllocator::Dealloc(void* ptr, Layout layout) {
   while (order < region->max_order) {  // Merge with free buddies, upwards.
     const std::size_t block_size = std::size_t{1} << order;
     const std::uintptr_t buddy = address ^ block_size;
-    if (buddy < region->usable.start || region->usable.end - buddy < block_size ||
+    if (buddy < region->usable.start ||
+        region->usable.end - buddy < block_size ||
         !TestBit(*region, order, buddy)) {
       break;
     }
@@ -206,7 +215,8 @@ BuddyByteAllocator::RegionHeader* BuddyByteAllocator::FindRegion(
       high = mid;
     }
   }
-  if (num_regions_ == 0 || !regions_[low]->usable.Contains(address)) return nullptr;
+  if (num_regions_ == 0 || !regions_[low]->usable.Contains(address))
+    return nullptr;
   return regions_[low];
 }
 
@@ -229,7 +239,8 @@ void BuddyByteAllocator::Unlink(RegionHeader& region, std::uintptr_t address,
     block->prev->next = block->next;
   } else {
     free_lists_[order] = block->next;
-    if (block->next == nullptr) nonempty_orders_ &= ~(std::uint64_t{1} << order);
+    if (block->next == nullptr)
+      nonempty_orders_ &= ~(std::uint64_t{1} << order);
   }
   if (block->next != nullptr) block->next->prev = block->prev;
   const std::size_t index = BitIndex(region, order, address);
@@ -237,10 +248,12 @@ void BuddyByteAllocator::Unlink(RegionHeader& region, std::uintptr_t address,
 }
 
 std::size_t BuddyByteAllocator::LargestFreeBlock() const {
-  return nonempty_orders_ == 0 ? 0 : std::size_t{1} << FloorLog2(nonempty_orders_);
+  return nonempty_orders_ == 0 ? 0
+                               : std::size_t{1} << FloorLog2(nonempty_orders_);
 }
 
-absl::Status BuddyByteAllocator::CheckFreeList(int order, std::size_t& free_bytes,
+absl::Status BuddyByteAllocator::CheckFreeList(int order,
+                                               std::size_t& free_bytes,
                                                std::size_t& blocks) const {
   const std::size_t block_size = std::size_t{1} << order;
   const FreeBlock* prev = nullptr;
@@ -253,19 +266,22 @@ absl::Status BuddyByteAllocator::CheckFreeList(int order, std::size_t& free_byte
           absl::StrCat("buddy: broken prev link in list ", order));
     }
     if (region == nullptr || address % block_size != 0 ||
-        order > region->max_order || region->usable.end - address < block_size) {
+        order > region->max_order ||
+        region->usable.end - address < block_size) {
       return absl::InternalError(absl::StrCat(
           "buddy: free block ", address, " of order ", order, " is misplaced"));
     }
     if (!TestBit(*region, order, address)) {
-      return absl::InternalError(absl::StrCat(
-          "buddy: free block ", address, " of order ", order, " has no bitmap bit"));
+      return absl::InternalError(absl::StrCat("buddy: free block ", address,
+                                              " of order ", order,
+                                              " has no bitmap bit"));
     }
     const std::uintptr_t buddy = address ^ block_size;
     if (order < region->max_order && buddy >= region->usable.start &&
-        region->usable.end - buddy >= block_size && TestBit(*region, order, buddy)) {
-      return absl::InternalError(absl::StrCat("buddy: free buddies ", address,
-                                              " and ", buddy, " left unmerged"));
+        region->usable.end - buddy >= block_size &&
+        TestBit(*region, order, buddy)) {
+      return absl::InternalError(absl::StrCat(
+          "buddy: free buddies ", address, " and ", buddy, " left unmerged"));
     }
     free_bytes += block_size;
     ++blocks;
@@ -289,7 +305,8 @@ absl::Status BuddyByteAllocator::CheckInvariants() const {
       return status;
     }
   }
-  // Every set bit is a listed block (bits == blocks), and listed blocks never overlap.
+  // Every set bit is a listed block (bits == blocks), and listed blocks never
+  // overlap.
   std::size_t bits = 0;
   std::vector<std::pair<std::uintptr_t, std::uintptr_t>> free_ranges;
   for (std::size_t i = 0; i < num_regions_; ++i) {
@@ -305,16 +322,16 @@ absl::Status BuddyByteAllocator::CheckInvariants() const {
              set &= set - 1) {
           ++bits;
           const std::size_t index = word * 64 + std::countr_zero(set);
-          const std::uintptr_t start =
-              ((region.usable.start >> order) + index) << order;
+          const std::uintptr_t start = ((region.usable.start >> order) + index)
+                                       << order;
           free_ranges.emplace_back(start, start + (std::size_t{1} << order));
         }
       }
     }
   }
   if (bits != blocks) {
-    return absl::InternalError(absl::StrCat("buddy: ", bits, " bitmap bits for ",
-                                            blocks, " listed free blocks"));
+    return absl::InternalError(absl::StrCat(
+        "buddy: ", bits, " bitmap bits for ", blocks, " listed free blocks"));
   }
   std::sort(free_ranges.begin(), free_ranges.end());
   for (std::size_t i = 1; i < free_ranges.size(); ++i) {
@@ -323,8 +340,9 @@ absl::Status BuddyByteAllocator::CheckInvariants() const {
     }
   }
   if (free_bytes + used_bytes_ != total_bytes_) {
-    return absl::InternalError(absl::StrCat("buddy: free ", free_bytes, " + used ",
-                                            used_bytes_, " != total ", total_bytes_));
+    return absl::InternalError(absl::StrCat("buddy: free ", free_bytes,
+                                            " + used ", used_bytes_,
+                                            " != total ", total_bytes_));
   }
   return absl::OkStatus();
 }

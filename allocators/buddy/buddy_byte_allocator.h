@@ -15,23 +15,25 @@ namespace heapkit {
 
 // A binary buddy allocator over any number of regions.
 //
-// Every block is a power of two of at least kMinBlockSize bytes, aligned to its own
-// size; a request takes the block of max(next power of two of size, align,
+// Every block is a power of two of at least kMinBlockSize bytes, aligned to its
+// own size; a request takes the block of max(next power of two of size, align,
 // kMinBlockSize). Free blocks sit on one doubly linked list per order, threaded
-// through the blocks themselves. Each region keeps, at its end, one bitmap per order
-// whose bit says "a free block of this order starts here": that is how Dealloc finds
-// out in O(1) whether a block's buddy is free, so Alloc and Dealloc are O(log n)
-// (at most one split or merge per order), with no list scan.
+// through the blocks themselves. Each region keeps, at its end, one bitmap per
+// order whose bit says "a free block of this order starts here": that is how
+// Dealloc finds out in O(1) whether a block's buddy is free, so Alloc and
+// Dealloc are O(log n) (at most one split or merge per order), with no list
+// scan.
 //
-// Metadata: a header of ~300 bytes plus bitmaps of about 1/64 of the region (1.6%),
-// all placed at the region's end so a self-aligned region keeps its largest block.
-// Regions are split into maximal self-aligned blocks; one that starts at address 0
-// gives up its first kMinBlockSize bytes so that no block is ever at address 0.
+// Metadata: a header of ~300 bytes plus bitmaps of about 1/64 of the region
+// (1.6%), all placed at the region's end so a self-aligned region keeps its
+// largest block. Regions are split into maximal self-aligned blocks; one that
+// starts at address 0 gives up its first kMinBlockSize bytes so that no block
+// is ever at address 0.
 //
-// Limits: blocks up to kMaxBlockSize; up to kMaxRegions regions (AddMemory beyond
-// that returns kNoMemory). TotalBytes() counts the bytes in blocks (metadata and the
-// slack of unaligned region edges excluded); UsedBytes() counts live blocks at their
-// rounded power-of-two size.
+// Limits: blocks up to kMaxBlockSize; up to kMaxRegions regions (AddMemory
+// beyond that returns kNoMemory). TotalBytes() counts the bytes in blocks
+// (metadata and the slack of unaligned region edges excluded); UsedBytes()
+// counts live blocks at their rounded power-of-two size.
 class BuddyByteAllocator final : public ByteAllocator {
  public:
   static constexpr int kMinOrder = 4;
@@ -53,10 +55,11 @@ class BuddyByteAllocator final : public ByteAllocator {
   std::size_t LargestFreeBlock() const;
 
   // Walks every free list and region bitmap and returns OK, or an InternalError
-  // naming the first broken invariant: list links, block alignment and bounds, bitmap
-  // bits agreeing with list membership, no overlapping free blocks, no free pair of
-  // buddies left unmerged, and free bytes == TotalBytes() - UsedBytes(). Takes time
-  // linear in the number of free blocks and bitmap words: for tests.
+  // naming the first broken invariant: list links, block alignment and bounds,
+  // bitmap bits agreeing with list membership, no overlapping free blocks, no
+  // free pair of buddies left unmerged, and free bytes == TotalBytes() -
+  // UsedBytes(). Takes time linear in the number of free blocks and bitmap
+  // words: for tests.
   absl::Status CheckInvariants() const;
 
  private:
@@ -69,9 +72,9 @@ class BuddyByteAllocator final : public ByteAllocator {
 
   // Lives at the end of its region, followed by the bitmap words.
   struct RegionHeader {
-    Region whole;     // What the caller handed over, metadata included.
-    Region usable;    // Where blocks live.
-    int max_order;    // The largest order a block of this region can have.
+    Region whole;   // What the caller handed over, metadata included.
+    Region usable;  // Where blocks live.
+    int max_order;  // The largest order a block of this region can have.
     std::array<std::uint64_t*, kNumOrders> free_bits;  // Null above max_order.
   };
 

@@ -37,7 +37,8 @@ TEST(BuddyTest, MetadataAtTheEndKeepsTheLargestSelfAlignedBlock) {
 
 TEST(BuddyTest, UnalignedRegionSplitsIntoMaximalAlignedBlocks) {
   Arena arena(4 * kMiB);
-  const std::uintptr_t start = AlignedIn(arena, kMiB) + 48;  // 16- but not 32-aligned.
+  const std::uintptr_t start =
+      AlignedIn(arena, kMiB) + 48;  // 16- but not 32-aligned.
   BuddyByteAllocator buddy;
   ASSERT_TRUE(buddy.Init(start, 2 * kMiB).ok());
   ASSERT_TRUE(buddy.CheckInvariants().ok()) << buddy.CheckInvariants();
@@ -54,8 +55,8 @@ TEST(BuddyTest, RequestTakesPowerOfTwoOfSizeAndAlignment) {
   BuddyByteAllocator buddy;
   ASSERT_TRUE(buddy.Init(arena.start(), arena.size()).ok());
   const std::size_t before = buddy.UsedBytes();
-  auto a = buddy.Alloc(Layout{100, 8});  // 128
-  auto b = buddy.Alloc(Layout{1, 1});    // 16, the minimum
+  auto a = buddy.Alloc(Layout{100, 8});   // 128
+  auto b = buddy.Alloc(Layout{1, 1});     // 16, the minimum
   auto c = buddy.Alloc(Layout{8, 4096});  // 4096 for the alignment
   ASSERT_TRUE(a.ok() && b.ok() && c.ok());
   EXPECT_EQ(buddy.UsedBytes() - before, 128u + 16u + 4096u);
@@ -92,7 +93,8 @@ TEST(BuddyTest, ManyRegionsAreFoundByAddress) {
   for (int i = 0; i < 16; ++i) starts.push_back(arena.start() + i * 2 * kMiB);
   std::shuffle(starts.begin(), starts.end(), std::mt19937_64(3));
   ASSERT_TRUE(buddy.Init(starts[0], kMiB).ok());
-  for (int i = 1; i < 16; ++i) ASSERT_TRUE(buddy.AddMemory(starts[i], kMiB).ok());
+  for (int i = 1; i < 16; ++i)
+    ASSERT_TRUE(buddy.AddMemory(starts[i], kMiB).ok());
   ASSERT_TRUE(buddy.CheckInvariants().ok()) << buddy.CheckInvariants();
   std::vector<void*> blocks;
   for (absl::StatusOr<void*> p; (p = buddy.Alloc(Layout{4096, 1})).ok();) {
@@ -137,11 +139,13 @@ TEST(BuddyTest, BlocksOfFourGibibytesAndMore) {
   Arena arena(24 * kGiB);
   if (!arena.ok()) GTEST_SKIP() << "the kernel refused a 24 GiB reservation";
   BuddyByteAllocator buddy;
-  ASSERT_TRUE(buddy.Init(AlignedIn(arena, 8 * kGiB), 8 * kGiB + 256 * kMiB).ok());
+  ASSERT_TRUE(
+      buddy.Init(AlignedIn(arena, 8 * kGiB), 8 * kGiB + 256 * kMiB).ok());
   EXPECT_EQ(buddy.LargestFreeBlock(), 8 * kGiB);
   absl::StatusOr<void*> huge = buddy.Alloc(Layout{5 * kGiB, 4 * kGiB});
   ASSERT_TRUE(huge.ok()) << huge.status();
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(*huge), AlignedIn(arena, 8 * kGiB));
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(*huge),
+            AlignedIn(arena, 8 * kGiB));
   EXPECT_EQ(buddy.UsedBytes(), 8 * kGiB);
   absl::StatusOr<void*> small = buddy.Alloc(Layout{24, 8});
   ASSERT_TRUE(small.ok());
@@ -155,11 +159,13 @@ TEST(BuddyTest, RequestOverTheLargestBlockIsNoMemory) {
   Arena arena(kMiB);
   BuddyByteAllocator buddy;
   ASSERT_TRUE(buddy.Init(arena.start(), arena.size()).ok());
-  EXPECT_EQ(GetAllocError(buddy.Alloc(Layout{BuddyByteAllocator::kMaxBlockSize + 1, 1})
-                              .status()),
+  EXPECT_EQ(GetAllocError(
+                buddy.Alloc(Layout{BuddyByteAllocator::kMaxBlockSize + 1, 1})
+                    .status()),
             AllocError::kNoMemory);
   EXPECT_EQ(GetAllocError(
-                buddy.Alloc(Layout{8, BuddyByteAllocator::kMaxBlockSize * 2}).status()),
+                buddy.Alloc(Layout{8, BuddyByteAllocator::kMaxBlockSize * 2})
+                    .status()),
             AllocError::kNoMemory);
 }
 

@@ -4,7 +4,9 @@
 
 namespace heapkit::internal {
 
-std::string Hex(std::uintptr_t value) { return absl::StrCat("0x", absl::Hex(value)); }
+std::string Hex(std::uintptr_t value) {
+  return absl::StrCat("0x", absl::Hex(value));
+}
 
 std::string Describe(const Region& region) {
   return absl::StrCat("[", Hex(region.start), ", ", Hex(region.end), ")");

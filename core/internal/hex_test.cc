@@ -11,7 +11,8 @@ namespace {
 TEST(HexTest, WritesPrefixedLowerCaseHex) {
   EXPECT_EQ(Hex(0), "0x0");
   EXPECT_EQ(Hex(0xBEEF), "0xbeef");
-  EXPECT_EQ(Hex(std::numeric_limits<std::uintptr_t>::max()), "0xffffffffffffffff");
+  EXPECT_EQ(Hex(std::numeric_limits<std::uintptr_t>::max()),
+            "0xffffffffffffffff");
 }
 
 TEST(HexTest, DescribesRegionHalfOpen) {

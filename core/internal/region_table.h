@@ -24,9 +24,9 @@ struct EntryIsRegion {
 
 // A table of disjoint regions sorted by start address, each region named by an
 // Entry: the Region itself, a pointer to a header kept in the region, or a
-// per-region bitmap. RegionOf (a stateless functor) maps an entry to its region.
-// It is the one place where backends keep their regions, check a new one for
-// overlap and find the region holding an address, all in O(log n).
+// per-region bitmap. RegionOf (a stateless functor) maps an entry to its
+// region. It is the one place where backends keep their regions, check a new
+// one for overlap and find the region holding an address, all in O(log n).
 //
 // With a kCapacity the entries live inside the object (no heap, as a kernel's
 // early allocator needs) and Insert fails once it is full; with kUnbounded they
@@ -141,9 +141,9 @@ class RegionTable {
   }
 
  private:
-  using Storage =
-      std::conditional_t<kCapacity == kUnbounded, std::vector<Entry>,
-                         std::array<Entry, kCapacity == kUnbounded ? 1 : kCapacity>>;
+  using Storage = std::conditional_t<
+      kCapacity == kUnbounded, std::vector<Entry>,
+      std::array<Entry, kCapacity == kUnbounded ? 1 : kCapacity>>;
 
   Storage entries_{};
   std::size_t size_ = 0;  // Unused when unbounded.

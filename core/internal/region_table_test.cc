@@ -85,7 +85,8 @@ TEST(RegionTableTest, FixedTableRefusesInsertWhenFull) {
 TEST(RegionTableTest, UnboundedTableNeverFull) {
   GrowingTable table;
   for (std::uintptr_t i = 0; i < 1000; ++i) {
-    ASSERT_NE(table.Insert(Region{(999 - i) * 10, (999 - i) * 10 + 5}), nullptr);
+    ASSERT_NE(table.Insert(Region{(999 - i) * 10, (999 - i) * 10 + 5}),
+              nullptr);
   }
   EXPECT_FALSE(table.full());
   EXPECT_TRUE(table.IsSortedAndDisjoint());

@@ -1,5 +1,5 @@
-// HeapKit demo: hands a static arena to a byte backend, runs std::pmr containers on
-// it, and prints what the allocator saw at each stage.
+// HeapKit demo: hands a static arena to a byte backend, runs std::pmr
+// containers on it, and prints what the allocator saw at each stage.
 
 #include <algorithm>
 #include <cstddef>
@@ -36,8 +36,8 @@ Stage Snapshot(std::string name, const Allocator& allocator) {
                allocator.AvailableBytes()};
 }
 
-// Counts words of a generated text in containers that all live in the arena, and
-// returns the allocator's stats at each stage.
+// Counts words of a generated text in containers that all live in the arena,
+// and returns the allocator's stats at each stage.
 template <class Allocator>
 std::vector<Stage> RunWorkload(Allocator& allocator) {
   std::vector<Stage> stages;
@@ -64,7 +64,8 @@ std::vector<Stage> RunWorkload(Allocator& allocator) {
     stages.push_back(Snapshot("ranked copy sorted", allocator));
     fmt::print("  most frequent: ");
     for (int i = 0; i < 3; ++i) {
-      fmt::print("{} ({}){}", ranked[i].first, ranked[i].second, i < 2 ? ", " : "\n");
+      fmt::print("{} ({}){}", ranked[i].first, ranked[i].second,
+                 i < 2 ? ", " : "\n");
     }
   }
   stages.push_back(Snapshot("all freed", allocator));
@@ -72,16 +73,18 @@ std::vector<Stage> RunWorkload(Allocator& allocator) {
 }
 
 void PrintTable(std::string_view backend, const std::vector<Stage>& stages) {
-  fmt::print("  {:<22} {:>12} {:>12} {:>12} {:>7}\n", "stage", "total B", "used B",
-             "available B", "used");
+  fmt::print("  {:<22} {:>12} {:>12} {:>12} {:>7}\n", "stage", "total B",
+             "used B", "available B", "used");
   for (const Stage& stage : stages) {
-    fmt::print("  {:<22} {:>12} {:>12} {:>12} {:>6.2f}%\n", stage.name, stage.total,
-               stage.used, stage.available, 100.0 * stage.used / stage.total);
+    fmt::print("  {:<22} {:>12} {:>12} {:>12} {:>6.2f}%\n", stage.name,
+               stage.total, stage.used, stage.available,
+               100.0 * stage.used / stage.total);
   }
   fmt::print("  ({}: used + available == total at every stage)\n\n", backend);
 }
 
-// Hands the arena to a fresh `Allocator`, runs the workload and prints its table.
+// Hands the arena to a fresh `Allocator`, runs the workload and prints its
+// table.
 template <class Allocator>
 bool Demo(std::string_view name) {
   Allocator allocator;
@@ -102,18 +105,23 @@ bool PageDemo() {
   constexpr std::uintptr_t kGiB = std::uintptr_t{1} << 30;
   heapkit::BitmapPageAllocator<4096> pages;
   if (!pages.Init(kGiB + 4096, 2 * kGiB).ok()) return false;
-  fmt::print("bitmap pages over [1 GiB + 4 KiB, 3 GiB + 4 KiB), no memory touched:\n");
+  fmt::print(
+      "bitmap pages over [1 GiB + 4 KiB, 3 GiB + 4 KiB), no memory touched:\n");
   struct Request {
     std::size_t num_pages, align;
   } requests[] = {{1, 4096}, {10, 2 << 20}, {100, kGiB}};
   for (const Request& r : requests) {
-    absl::StatusOr<std::uintptr_t> base = pages.AllocPages(r.num_pages, r.align);
+    absl::StatusOr<std::uintptr_t> base =
+        pages.AllocPages(r.num_pages, r.align);
     if (!base.ok()) return false;
-    fmt::print("  {:>4} pages aligned to {:>10} B at {:#x}\n", r.num_pages, r.align, *base);
+    fmt::print("  {:>4} pages aligned to {:>10} B at {:#x}\n", r.num_pages,
+               r.align, *base);
   }
-  absl::Status twice = pages.DeallocPages(kGiB + 4096, 2);  // Only 1 page there.
+  absl::Status twice =
+      pages.DeallocPages(kGiB + 4096, 2);  // Only 1 page there.
   fmt::print("  freeing 2 pages where 1 was allocated: {}\n", twice.ToString());
-  fmt::print("  {} of {} pages used\n\n", pages.UsedPages(), pages.TotalPages());
+  fmt::print("  {} of {} pages used\n\n", pages.UsedPages(),
+             pages.TotalPages());
   return true;
 }
 
@@ -132,8 +140,9 @@ bool IdDemo() {
 }  // namespace
 
 int main() {
-  fmt::print("HeapKit demo: a {} MiB static arena, std::pmr containers on top.\n\n",
-             kArenaSize >> 20);
+  fmt::print(
+      "HeapKit demo: a {} MiB static arena, std::pmr containers on top.\n\n",
+      kArenaSize >> 20);
   const bool ok = Demo<heapkit::TlsfByteAllocator>("tlsf") &&
                   Demo<heapkit::SlabByteAllocator<>>("slab") &&
                   Demo<heapkit::BuddyByteAllocator>("buddy") && PageDemo() &&
