@@ -10,12 +10,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "allocators/bitmap/shadow_model.h"
 #include "core/alloc_error.h"
 #include "gtest/gtest.h"
+#include "tests/interval_model.h"
 
 namespace heapkit {
 namespace {
+
+using testing::IntervalModel;
 
 constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
 
@@ -232,9 +234,9 @@ class RandomIdTest {
   std::size_t RandomId() {
     const std::size_t kind = Uniform(0, 9);
     const auto& ranges = model_.ranges();
-    const ShadowModel::Range& range = ranges[Uniform(0, ranges.size() - 1)];
+    const IntervalModel::Range& range = ranges[Uniform(0, ranges.size() - 1)];
     if (kind < 5) {
-      std::optional<ShadowModel::Range> pick =
+      std::optional<IntervalModel::Range> pick =
           model_.UsedIntervalAfter(Uniform(range.first, range.end - 1));
       if (!pick.has_value()) pick = model_.UsedIntervalAfter(0);
       if (pick.has_value()) {
@@ -330,7 +332,7 @@ class RandomIdTest {
   }
 
   void CheckEveryId() {
-    for (const ShadowModel::Range& range : model_.ranges()) {
+    for (const IntervalModel::Range& range : model_.ranges()) {
       for (std::size_t id = range.first; id < range.end; ++id) {
         ASSERT_EQ(ids_.IsAllocated(id), model_.IsUsed(id))
             << "step " << step_ << ": ID " << id;
@@ -340,18 +342,18 @@ class RandomIdTest {
 
   std::mt19937_64 rng_;
   BitmapIdAllocator ids_;
-  ShadowModel model_;
+  IntervalModel model_;
   int step_ = 0;
 };
 
-TEST(BitmapIdAllocatorTest, RandomOperationsMatchShadowModel) {
+TEST(BitmapIdAllocatorTest, RandomOperationsMatchIntervalModel) {
   constexpr int kSeeds = 40;
   constexpr int kOpsPerSeed = 5000;  // 200k operations in all.
   for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
-    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
     RandomIdTest test(seed);
     test.Run(kOpsPerSeed);
-    if (testing::Test::HasFatalFailure()) return;
+    if (::testing::Test::HasFatalFailure()) return;
   }
 }
 

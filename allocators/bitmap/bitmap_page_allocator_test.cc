@@ -10,12 +10,14 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "allocators/bitmap/shadow_model.h"
 #include "core/alloc_error.h"
 #include "gtest/gtest.h"
+#include "tests/interval_model.h"
 
 namespace heapkit {
 namespace {
+
+using testing::IntervalModel;
 
 constexpr std::size_t kPage = 4096;
 constexpr std::uintptr_t kKiB = 1024;
@@ -64,7 +66,7 @@ TEST(BitmapPageAllocatorTest, SeedTwoGiBAtOneGiBPlusOnePage) {
   EXPECT_EQ(pages.TotalPages(), kSize / kPage);
 
   for (std::size_t n = 1; n <= 1000; n *= 10) {
-    SCOPED_TRACE(testing::Message() << n << " pages");
+    SCOPED_TRACE(::testing::Message() << n << " pages");
     EXPECT_EQ(pages.UsedPages(), 0u);
     absl::StatusOr<std::uintptr_t> addr = pages.AllocPages(n, kPage);
     ASSERT_TRUE(addr.ok()) << addr.status();
@@ -84,7 +86,7 @@ TEST(BitmapPageAllocatorTest, SeedTwoGiBAtOneGiBPlusOnePage) {
                         {10, 2 * kMiB, kGiB + 2 * kMiB},
                         {100, kGiB, 2 * kGiB}};
   for (const Case& c : cases) {
-    SCOPED_TRACE(testing::Message() << c.n << " pages at " << c.align);
+    SCOPED_TRACE(::testing::Message() << c.n << " pages at " << c.align);
     absl::StatusOr<std::uintptr_t> addr = pages.AllocPages(c.n, c.align);
     ASSERT_TRUE(addr.ok()) << addr.status();
     EXPECT_EQ(*addr % c.align, 0u);
@@ -388,7 +390,8 @@ TEST(BitmapPageAllocatorTest, OtherPageSizes) {
 // --- Random operations checked against an independent model. ---
 
 // Runs `ops` random operations on a few regions, mirroring each in a
-// ShadowModel and checking after every step that the allocator agrees with it.
+// IntervalModel and checking after every step that the allocator agrees with
+// it.
 class RandomPageTest {
  public:
   explicit RandomPageTest(std::uint64_t seed) : rng_(seed) {}
@@ -406,8 +409,8 @@ class RandomPageTest {
     ASSERT_NO_FATAL_FAILURE(CheckEveryPage());
     // Free everything that is left, region by region (the model merges used
     // intervals across touching regions); the allocator must end empty.
-    for (const ShadowModel::Range& used : model_.UsedIntervals()) {
-      for (const ShadowModel::Range& range : model_.ranges()) {
+    for (const IntervalModel::Range& used : model_.UsedIntervals()) {
+      for (const IntervalModel::Range& range : model_.ranges()) {
         const std::uintptr_t first = std::max(used.first, range.first);
         const std::uintptr_t end = std::min(used.end, range.end);
         if (first >= end) continue;
@@ -466,7 +469,7 @@ class RandomPageTest {
   std::uintptr_t RandomAddress() {
     const std::size_t kind = Uniform(0, 9);
     if (kind < 5) {
-      if (std::optional<ShadowModel::Range> pick = RandomUsedInterval()) {
+      if (std::optional<IntervalModel::Range> pick = RandomUsedInterval()) {
         const std::uintptr_t page =
             Uniform(0, 1) == 0 ? pick->first
                                : Uniform(pick->first - std::min<std::uintptr_t>(
@@ -476,21 +479,21 @@ class RandomPageTest {
       }
     }
     if (kind < 9) {
-      const ShadowModel::Range& range = RandomRange();
+      const IntervalModel::Range& range = RandomRange();
       return Uniform(range.first, range.end) * kPage;
     }
     return Uniform(0, 4 * kGiB / kPage) * kPage;
   }
 
-  const ShadowModel::Range& RandomRange() {
+  const IntervalModel::Range& RandomRange() {
     const auto& ranges = model_.ranges();
     return ranges[Uniform(0, ranges.size() - 1)];
   }
 
   // Returns a used interval near a random managed page, or nullopt if none.
-  std::optional<ShadowModel::Range> RandomUsedInterval() {
-    const ShadowModel::Range& range = RandomRange();
-    std::optional<ShadowModel::Range> pick =
+  std::optional<IntervalModel::Range> RandomUsedInterval() {
+    const IntervalModel::Range& range = RandomRange();
+    std::optional<IntervalModel::Range> pick =
         model_.UsedIntervalAfter(Uniform(range.first, range.end - 1));
     return pick.has_value() ? pick : model_.UsedIntervalAfter(0);
   }
@@ -550,7 +553,7 @@ class RandomPageTest {
 
   // Frees all or part of a used interval.
   void DoValidFree() {
-    const std::optional<ShadowModel::Range> pick = RandomUsedInterval();
+    const std::optional<IntervalModel::Range> pick = RandomUsedInterval();
     if (!pick.has_value()) return;
     // Intervals are merged in the model, so one may span two touching regions;
     // pick a sub-range inside one region.
@@ -598,7 +601,7 @@ class RandomPageTest {
   }
 
   void CheckEveryPage() {
-    for (const ShadowModel::Range& range : model_.ranges()) {
+    for (const IntervalModel::Range& range : model_.ranges()) {
       for (std::uintptr_t page = range.first; page < range.end; ++page) {
         ASSERT_EQ(pages_.IsAllocated(page * kPage), model_.IsUsed(page))
             << "step " << step_ << ": page " << page * kPage;
@@ -608,18 +611,18 @@ class RandomPageTest {
 
   std::mt19937_64 rng_;
   Allocator pages_;
-  ShadowModel model_;
+  IntervalModel model_;
   int step_ = 0;
 };
 
-TEST(BitmapPageAllocatorTest, RandomOperationsMatchShadowModel) {
+TEST(BitmapPageAllocatorTest, RandomOperationsMatchIntervalModel) {
   constexpr int kSeeds = 40;
   constexpr int kOpsPerSeed = 5000;  // 200k operations in all.
   for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
-    SCOPED_TRACE(testing::Message() << "seed " << seed);
+    SCOPED_TRACE(::testing::Message() << "seed " << seed);
     RandomPageTest test(seed);
     test.Run(kOpsPerSeed);
-    if (testing::Test::HasFatalFailure()) return;
+    if (::testing::Test::HasFatalFailure()) return;
   }
 }
 

@@ -1,5 +1,5 @@
-#ifndef HEAPKIT_ALLOCATORS_BITMAP_SHADOW_MODEL_H_
-#define HEAPKIT_ALLOCATORS_BITMAP_SHADOW_MODEL_H_
+#ifndef HEAPKIT_TESTS_INTERVAL_MODEL_H_
+#define HEAPKIT_TESTS_INTERVAL_MODEL_H_
 
 #include <cstddef>
 #include <cstdint>
@@ -7,12 +7,12 @@
 #include <optional>
 #include <vector>
 
-namespace heapkit {
+namespace heapkit::testing {
 
 // A slow, obviously correct model of what the bitmap allocators promise, for
 // the random tests: managed ranges of units (pages or IDs) and the used units
 // as merged intervals in a std::map. It shares no code with the allocators.
-class ShadowModel {
+class IntervalModel {
  public:
   struct Range {
     std::uintptr_t first;
@@ -58,6 +58,6 @@ class ShadowModel {
   std::size_t used_ = 0;
 };
 
-}  // namespace heapkit
+}  // namespace heapkit::testing
 
-#endif  // HEAPKIT_ALLOCATORS_BITMAP_SHADOW_MODEL_H_
+#endif  // HEAPKIT_TESTS_INTERVAL_MODEL_H_

@@ -1,13 +1,13 @@
-#include "allocators/bitmap/shadow_model.h"
+#include "tests/interval_model.h"
 
 #include <algorithm>
 #include <cassert>
 #include <iterator>
 #include <limits>
 
-namespace heapkit {
+namespace heapkit::testing {
 
-void ShadowModel::AddRange(std::uintptr_t first, std::uintptr_t end) {
+void IntervalModel::AddRange(std::uintptr_t first, std::uintptr_t end) {
   assert(first < end);
   ranges_.push_back({first, end});
   std::sort(ranges_.begin(), ranges_.end(),
@@ -15,7 +15,7 @@ void ShadowModel::AddRange(std::uintptr_t first, std::uintptr_t end) {
   total_ += end - first;
 }
 
-bool ShadowModel::InOneRange(std::uintptr_t first, std::size_t count) const {
+bool IntervalModel::InOneRange(std::uintptr_t first, std::size_t count) const {
   for (const Range& range : ranges_) {
     if (first >= range.first && first < range.end &&
         count <= range.end - first) {
@@ -25,7 +25,8 @@ bool ShadowModel::InOneRange(std::uintptr_t first, std::size_t count) const {
   return false;
 }
 
-bool ShadowModel::CanAllocateAt(std::uintptr_t first, std::size_t count) const {
+bool IntervalModel::CanAllocateAt(std::uintptr_t first,
+                                  std::size_t count) const {
   if (count == 0 || !InOneRange(first, count)) return false;
   const std::uintptr_t end = first + count;
   auto next = used_intervals_.upper_bound(first);
@@ -35,7 +36,7 @@ bool ShadowModel::CanAllocateAt(std::uintptr_t first, std::size_t count) const {
   return next == used_intervals_.end() || next->first >= end;
 }
 
-bool ShadowModel::CanFree(std::uintptr_t first, std::size_t count) const {
+bool IntervalModel::CanFree(std::uintptr_t first, std::size_t count) const {
   if (count == 0 || !InOneRange(first, count)) return false;
   // Intervals are merged, so a fully used range lies inside a single one.
   auto next = used_intervals_.upper_bound(first);
@@ -44,8 +45,8 @@ bool ShadowModel::CanFree(std::uintptr_t first, std::size_t count) const {
   return start <= first && first < end && end - first >= count;
 }
 
-std::optional<std::uintptr_t> ShadowModel::FirstFit(std::size_t count,
-                                                    std::size_t align) const {
+std::optional<std::uintptr_t> IntervalModel::FirstFit(std::size_t count,
+                                                      std::size_t align) const {
   constexpr std::uintptr_t kMax = std::numeric_limits<std::uintptr_t>::max();
   for (const Range& range : ranges_) {
     std::uintptr_t cursor = range.first;
@@ -71,7 +72,7 @@ std::optional<std::uintptr_t> ShadowModel::FirstFit(std::size_t count,
   return std::nullopt;
 }
 
-void ShadowModel::MarkUsed(std::uintptr_t first, std::size_t count) {
+void IntervalModel::MarkUsed(std::uintptr_t first, std::size_t count) {
   std::uintptr_t start = first;
   std::uintptr_t end = first + count;
   auto it = used_intervals_.upper_bound(start);
@@ -87,7 +88,7 @@ void ShadowModel::MarkUsed(std::uintptr_t first, std::size_t count) {
   used_ += count;
 }
 
-void ShadowModel::MarkFree(std::uintptr_t first, std::size_t count) {
+void IntervalModel::MarkFree(std::uintptr_t first, std::size_t count) {
   auto it = std::prev(used_intervals_.upper_bound(first));
   const std::uintptr_t start = it->first;
   const std::uintptr_t end = it->second;
@@ -98,12 +99,12 @@ void ShadowModel::MarkFree(std::uintptr_t first, std::size_t count) {
   used_ -= count;
 }
 
-bool ShadowModel::IsUsed(std::uintptr_t unit) const {
+bool IntervalModel::IsUsed(std::uintptr_t unit) const {
   auto next = used_intervals_.upper_bound(unit);
   return next != used_intervals_.begin() && std::prev(next)->second > unit;
 }
 
-std::vector<ShadowModel::Range> ShadowModel::UsedIntervals() const {
+std::vector<IntervalModel::Range> IntervalModel::UsedIntervals() const {
   std::vector<Range> intervals;
   for (const auto& [first, end] : used_intervals_) {
     intervals.push_back({first, end});
@@ -111,7 +112,7 @@ std::vector<ShadowModel::Range> ShadowModel::UsedIntervals() const {
   return intervals;
 }
 
-std::optional<ShadowModel::Range> ShadowModel::UsedIntervalAfter(
+std::optional<IntervalModel::Range> IntervalModel::UsedIntervalAfter(
     std::uintptr_t unit) const {
   auto next = used_intervals_.upper_bound(unit);
   if (next != used_intervals_.begin() && std::prev(next)->second > unit) {
@@ -121,4 +122,4 @@ std::optional<ShadowModel::Range> ShadowModel::UsedIntervalAfter(
   return Range{next->first, next->second};
 }
 
-}  // namespace heapkit
+}  // namespace heapkit::testing
