@@ -4,7 +4,7 @@
 set -euo pipefail
 
 # The last three are the peers the benchmarks compare with (loaded with dlopen).
-packages=(bazel-bootstrap pkg-config g++ libabsl-dev libfmt-dev libgtest-dev
+packages=(bazel-bootstrap pkg-config g++ clang-format libabsl-dev libfmt-dev libgtest-dev
           libgmock-dev libbenchmark-dev libjemalloc2 libmimalloc2.0
           libtcmalloc-minimal4)
 
