@@ -5,8 +5,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/alloc_error.h"
+#include "core/internal/bits.h"
 
 namespace heapkit {
+
+using internal::SegmentedBitmap;
 
 std::size_t BitmapIdAllocator::StorageWords(std::size_t first_id,
                                             std::size_t count) {
@@ -74,8 +77,7 @@ absl::StatusOr<std::size_t> BitmapIdAllocator::AllocId(std::size_t count,
     return MakeError(AllocError::kInvalidParam,
                      "BitmapIdAllocator::AllocId: count is 0");
   }
-  // Not std::has_single_bit: without -mpopcnt that is a libgcc call.
-  if (align == 0 || (align & (align - 1)) != 0) {
+  if (!internal::IsPowerOfTwo(align)) {
     return MakeError(AllocError::kInvalidParam,
                      absl::StrCat("BitmapIdAllocator::AllocId: alignment ",
                                   align, " is not a power of two"));

@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "allocators/bitmap/segmented_bitmap.h"
+#include "allocators/bitmap/internal/segmented_bitmap.h"
 #include "core/id_allocator.h"
 #include "core/region.h"
 
@@ -80,7 +80,7 @@ class BitmapIdAllocator final : public IdAllocator {
   absl::StatusOr<Region> NewIds(std::size_t first_id, std::size_t count,
                                 absl::string_view method) const;
 
-  SegmentedBitmap ids_;  // Units are the IDs themselves.
+  internal::SegmentedBitmap ids_;  // Units are the IDs themselves.
 };
 
 }  // namespace heapkit

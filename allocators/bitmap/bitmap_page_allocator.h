@@ -1,7 +1,6 @@
 #ifndef HEAPKIT_ALLOCATORS_BITMAP_BITMAP_PAGE_ALLOCATOR_H_
 #define HEAPKIT_ALLOCATORS_BITMAP_BITMAP_PAGE_ALLOCATOR_H_
 
-#include <bit>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -12,15 +11,17 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
-#include "allocators/bitmap/segmented_bitmap.h"
+#include "allocators/bitmap/internal/segmented_bitmap.h"
 #include "core/alloc_error.h"
+#include "core/internal/bits.h"
+#include "core/internal/hex.h"
 #include "core/page_allocator.h"
 #include "core/region.h"
 
 namespace heapkit {
 
 // A PageAllocator that keeps one bit per page in a hierarchical bitmap (see
-// HierarchicalBitmap), first fit by address:
+// internal/hierarchical_bitmap.h), first fit by address:
 //
 //   heapkit::BitmapPageAllocator<> pages;  // 4 KiB pages.
 //   absl::Status status = pages.Init(0x4000'0000, std::size_t{1} << 30);
@@ -40,8 +41,9 @@ namespace heapkit {
 // thread-safe.
 template <std::size_t kPageSize = 4096>
 class BitmapPageAllocator final : public PageAllocator {
-  static_assert(std::has_single_bit(kPageSize),
+  static_assert(internal::IsPowerOfTwo(kPageSize),
                 "the page size must be a power of two");
+  using SegmentedBitmap = internal::SegmentedBitmap;
 
  public:
   BitmapPageAllocator() = default;
@@ -142,18 +144,18 @@ class BitmapPageAllocator final : public PageAllocator {
         !status.ok()) {
       return status;
     }
-    if (base % align_bytes != 0) {
-      return MakeError(
-          AllocError::kInvalidParam,
-          absl::StrCat("BitmapPageAllocator::AllocPagesAt: base ", Hex(base),
-                       " is not aligned to ", align_bytes, " bytes"));
+    if (!internal::IsAligned(base, align_bytes)) {
+      return MakeError(AllocError::kInvalidParam,
+                       absl::StrCat("BitmapPageAllocator::AllocPagesAt: base ",
+                                    internal::Hex(base), " is not aligned to ",
+                                    align_bytes, " bytes"));
     }
     const std::uintptr_t first = base / kPageSize;
     if (!pages_.AllocateAt(first, num_pages)) {
       return MakeError(
           AllocError::kNoMemory,
           absl::StrCat("BitmapPageAllocator::AllocPagesAt: ", num_pages,
-                       " pages at ", Hex(base), " are ",
+                       " pages at ", internal::Hex(base), " are ",
                        pages_.Contains(first, num_pages) ? "partly taken"
                                                          : "not all managed"));
     }
@@ -166,17 +168,17 @@ class BitmapPageAllocator final : public PageAllocator {
   // allocated.
   absl::Status DeallocPages(std::uintptr_t pos,
                             std::size_t num_pages) override {
-    if (pos % kPageSize != 0 || num_pages == 0) {
+    if (!internal::IsAligned(pos, kPageSize) || num_pages == 0) {
       return MakeError(
           AllocError::kInvalidParam,
           absl::StrCat("BitmapPageAllocator::DeallocPages: ", num_pages,
-                       " pages at ", Hex(pos),
+                       " pages at ", internal::Hex(pos),
                        num_pages == 0 ? ": count is 0" : ": not page-aligned"));
     }
     if (!pages_.Free(pos / kPageSize, num_pages)) {
       return MakeError(AllocError::kNotAllocated,
                        absl::StrCat("BitmapPageAllocator::DeallocPages: ",
-                                    num_pages, " pages at ", Hex(pos),
+                                    num_pages, " pages at ", internal::Hex(pos),
                                     " are not all allocated; nothing freed"));
     }
     return absl::OkStatus();
@@ -191,10 +193,6 @@ class BitmapPageAllocator final : public PageAllocator {
   std::size_t UsedPages() const override { return pages_.used(); }
 
  private:
-  static std::string Hex(std::uintptr_t address) {
-    return absl::StrCat("0x", absl::Hex(address));
-  }
-
   // Returns the page numbers [start, end) of the whole pages of the region, or
   // kInvalidParam.
   static absl::StatusOr<Region> WholePages(std::uintptr_t start,
@@ -203,14 +201,16 @@ class BitmapPageAllocator final : public PageAllocator {
     const std::string who = absl::StrCat("BitmapPageAllocator::", method);
     absl::StatusOr<Region> region = CheckRegion(start, size, 1, who);
     if (!region.ok()) return region.status();
-    const std::uintptr_t first =
-        region->start / kPageSize + (region->start % kPageSize != 0);
+    // Not internal::AlignUp(start, kPageSize): that wraps to 0 for a region in
+    // the last partial page of the address space.
+    const std::uintptr_t first = region->start / kPageSize +
+                                 !internal::IsAligned(region->start, kPageSize);
     const std::uintptr_t end = region->end / kPageSize;
     if (first >= end) {
-      return MakeError(AllocError::kInvalidParam,
-                       absl::StrCat(who, ": region [", Hex(region->start), ", ",
-                                    Hex(region->end), ") holds no whole ",
-                                    kPageSize, "-byte page"));
+      return MakeError(
+          AllocError::kInvalidParam,
+          absl::StrCat(who, ": region ", internal::Describe(*region),
+                       " holds no whole ", kPageSize, "-byte page"));
     }
     return Region{first, end};
   }
@@ -220,11 +220,12 @@ class BitmapPageAllocator final : public PageAllocator {
                                   absl::string_view method) const {
     absl::StatusOr<Region> pages = WholePages(start, size, method);
     if (pages.ok() && pages_.Overlaps(pages->start, pages->end)) {
-      return MakeError(AllocError::kMemoryOverlap,
-                       absl::StrCat("BitmapPageAllocator::", method,
-                                    ": pages [", Hex(pages->start * kPageSize),
-                                    ", ", Hex(pages->end * kPageSize),
-                                    ") overlap memory already managed"));
+      return MakeError(
+          AllocError::kMemoryOverlap,
+          absl::StrCat("BitmapPageAllocator::", method, ": pages [",
+                       internal::Hex(pages->start * kPageSize), ", ",
+                       internal::Hex(pages->end * kPageSize),
+                       ") overlap memory already managed"));
     }
     return pages;
   }
@@ -239,9 +240,7 @@ class BitmapPageAllocator final : public PageAllocator {
           AllocError::kInvalidParam,
           absl::StrCat("BitmapPageAllocator::", method, ": num_pages is 0"));
     }
-    // Not std::has_single_bit: without -mpopcnt that is a libgcc call, and this
-    // check is on the hot path.
-    if (align_bytes < kPageSize || (align_bytes & (align_bytes - 1)) != 0) {
+    if (align_bytes < kPageSize || !internal::IsPowerOfTwo(align_bytes)) {
       return MakeError(
           AllocError::kInvalidParam,
           absl::StrCat("BitmapPageAllocator::", method, ": alignment ",

@@ -5,22 +5,20 @@
 #include <cstring>
 #include <vector>
 
-#include "absl/base/internal/raw_logging.h"
 #include "absl/strings/str_cat.h"
 #include "core/alloc_error.h"
+#include "core/internal/bits.h"
+#include "core/internal/fatal.h"
+#include "core/internal/hex.h"
 
 namespace heapkit {
 namespace {
 
-constexpr std::uintptr_t AlignDown(std::uintptr_t value, std::size_t align) {
-  return value & ~(align - 1);
-}
-
-constexpr std::uintptr_t AlignUp(std::uintptr_t value, std::size_t align) {
-  return AlignDown(value + (align - 1), align);
-}
-
-constexpr int FloorLog2(std::size_t value) { return std::bit_width(value) - 1; }
+using internal::AlignDown;
+using internal::AlignUp;
+using internal::FloorLog2;
+using internal::Hex;
+using internal::IsAligned;
 
 // Returns the number of blocks of `order` that can start in [start, end).
 constexpr std::size_t BitsFor(std::uintptr_t start, std::uintptr_t end,
@@ -33,8 +31,8 @@ constexpr std::size_t WordsFor(std::size_t bits) { return (bits + 63) / 64; }
 }  // namespace
 
 int BuddyByteAllocator::OrderFor(Layout layout) {
-  const std::size_t size = std::max<std::size_t>(layout.size, 1);
-  const int size_order = std::bit_width(size - 1);
+  const int size_order =
+      internal::CeilLog2(std::max<std::size_t>(layout.size, 1));
   const int align_order = std::countr_zero(layout.align);
   return std::max({size_order, align_order, kMinOrder});
 }
@@ -48,8 +46,7 @@ bool BuddyByteAllocator::TestBit(const RegionHeader& region, int order,
 absl::Status BuddyByteAllocator::Init(std::uintptr_t start, std::size_t size) {
   free_lists_.fill(nullptr);
   nonempty_orders_ = 0;
-  regions_.fill(nullptr);
-  num_regions_ = 0;
+  regions_.Clear();
   total_bytes_ = 0;
   used_bytes_ = 0;
   return AddMemory(start, size);
@@ -60,20 +57,20 @@ absl::Status BuddyByteAllocator::AddMemory(std::uintptr_t start,
   absl::StatusOr<Region> whole =
       CheckRegion(start, size, 1, "BuddyByteAllocator");
   if (!whole.ok()) return whole.status();
-  for (std::size_t i = 0; i < num_regions_; ++i) {
-    if (regions_[i]->whole.Overlaps(*whole)) {
-      return MakeError(AllocError::kMemoryOverlap,
-                       "BuddyByteAllocator: region overlaps a managed region");
-    }
+  if (regions_.FindOverlap(*whole) != nullptr) {
+    return MakeError(AllocError::kMemoryOverlap,
+                     "BuddyByteAllocator: region overlaps a managed region");
   }
-  if (num_regions_ == kMaxRegions) {
+  if (regions_.full()) {
     return MakeError(AllocError::kNoMemory,
                      absl::StrCat("BuddyByteAllocator: region table is full (",
                                   kMaxRegions, " regions)"));
   }
 
   // Size the metadata for the whole region (a slight overestimate of what the
-  // usable part needs), then place it at the end.
+  // usable part needs), then place it at the end. Rounding a start in the last
+  // 16 bytes of the address space up wraps to 0: `first < whole->start` below
+  // rejects that region.
   const std::uintptr_t first = std::max(AlignUp(whole->start, kMinBlockSize),
                                         std::uintptr_t{kMinBlockSize});
   std::size_t meta_bytes = sizeof(RegionHeader);
@@ -107,15 +104,7 @@ absl::Status BuddyByteAllocator::AddMemory(std::uintptr_t start,
     words += count;
   }
 
-  RegionHeader** slot = std::upper_bound(
-      regions_.begin(), regions_.begin() + num_regions_, region,
-      [](const RegionHeader* a, const RegionHeader* b) {
-        return a->usable.start < b->usable.start;
-      });
-  std::move_backward(slot, regions_.begin() + num_regions_,
-                     regions_.begin() + num_regions_ + 1);
-  *slot = region;
-  ++num_regions_;
+  regions_.Insert(region);  // Not full and no overlap: checked above.
 
   // Cut the usable range into maximal self-aligned blocks.
   for (std::uintptr_t address = first; meta_start - address >= kMinBlockSize;) {
@@ -164,10 +153,9 @@ void BuddyByteAllocator::Dealloc(void* ptr, Layout layout) {
   int order = OrderFor(layout);
   auto address = reinterpret_cast<std::uintptr_t>(ptr);
   RegionHeader* region = FindRegion(address);
-  if (region == nullptr || address % (std::uintptr_t{1} << order) != 0 ||
+  if (region == nullptr || !IsAligned(address, std::size_t{1} << order) ||
       order > region->max_order) {
-    ABSL_RAW_LOG(
-        FATAL,
+    internal::Fatal(
         "BuddyByteAllocator::Dealloc: %p (size %zu, align %zu) is not a "
         "block of this allocator",
         ptr, layout.size, layout.align);
@@ -181,9 +169,9 @@ void BuddyByteAllocator::Dealloc(void* ptr, Layout layout) {
   for (int above = order; above <= checked_orders; ++above) {
     const std::uintptr_t holder = AlignDown(address, std::size_t{1} << above);
     if (region->usable.Contains(holder) && TestBit(*region, above, holder)) {
-      ABSL_RAW_LOG(FATAL,
-                   "BuddyByteAllocator::Dealloc: double free of %p (size %zu)",
-                   ptr, layout.size);
+      internal::Fatal(
+          "BuddyByteAllocator::Dealloc: double free of %p (size %zu)", ptr,
+          layout.size);
     }
   }
   used_bytes_ -= std::size_t{1} << order;
@@ -204,20 +192,12 @@ void BuddyByteAllocator::Dealloc(void* ptr, Layout layout) {
 
 BuddyByteAllocator::RegionHeader* BuddyByteAllocator::FindRegion(
     std::uintptr_t address) const {
-  // Binary search for the last region starting at or below `address`.
-  std::size_t low = 0;
-  std::size_t high = num_regions_;
-  while (high - low > 1) {
-    const std::size_t mid = (low + high) / 2;
-    if (regions_[mid]->usable.start <= address) {
-      low = mid;
-    } else {
-      high = mid;
-    }
-  }
-  if (num_regions_ == 0 || !regions_[low]->usable.Contains(address))
-    return nullptr;
-  return regions_[low];
+  // On the Dealloc path: one binary search over at most kMaxRegions entries,
+  // then two compares for the usable part (the metadata at the end and any
+  // slack at the start hold no blocks).
+  RegionHeader* const* region = regions_.Find(address);
+  if (region == nullptr || !(*region)->usable.Contains(address)) return nullptr;
+  return *region;
 }
 
 void BuddyByteAllocator::Push(RegionHeader& region, std::uintptr_t address,
@@ -265,23 +245,25 @@ absl::Status BuddyByteAllocator::CheckFreeList(int order,
       return absl::InternalError(
           absl::StrCat("buddy: broken prev link in list ", order));
     }
-    if (region == nullptr || address % block_size != 0 ||
+    if (region == nullptr || !IsAligned(address, block_size) ||
         order > region->max_order ||
         region->usable.end - address < block_size) {
-      return absl::InternalError(absl::StrCat(
-          "buddy: free block ", address, " of order ", order, " is misplaced"));
+      return absl::InternalError(absl::StrCat("buddy: free block ",
+                                              Hex(address), " of order ", order,
+                                              " is misplaced"));
     }
     if (!TestBit(*region, order, address)) {
-      return absl::InternalError(absl::StrCat("buddy: free block ", address,
-                                              " of order ", order,
+      return absl::InternalError(absl::StrCat("buddy: free block ",
+                                              Hex(address), " of order ", order,
                                               " has no bitmap bit"));
     }
     const std::uintptr_t buddy = address ^ block_size;
     if (order < region->max_order && buddy >= region->usable.start &&
         region->usable.end - buddy >= block_size &&
         TestBit(*region, order, buddy)) {
-      return absl::InternalError(absl::StrCat(
-          "buddy: free buddies ", address, " and ", buddy, " left unmerged"));
+      return absl::InternalError(absl::StrCat("buddy: free buddies ",
+                                              Hex(address), " and ", Hex(buddy),
+                                              " left unmerged"));
     }
     free_bytes += block_size;
     ++blocks;
@@ -305,15 +287,16 @@ absl::Status BuddyByteAllocator::CheckInvariants() const {
       return status;
     }
   }
+  if (!regions_.IsSortedAndDisjoint()) {
+    return absl::InternalError(
+        "buddy: region table is not sorted and disjoint");
+  }
   // Every set bit is a listed block (bits == blocks), and listed blocks never
   // overlap.
   std::size_t bits = 0;
   std::vector<std::pair<std::uintptr_t, std::uintptr_t>> free_ranges;
-  for (std::size_t i = 0; i < num_regions_; ++i) {
-    const RegionHeader& region = *regions_[i];
-    if (i > 0 && regions_[i - 1]->usable.start >= region.usable.start) {
-      return absl::InternalError("buddy: region table is not sorted");
-    }
+  for (const RegionHeader* header : regions_.Entries()) {
+    const RegionHeader& region = *header;
     for (int order = kMinOrder; order <= region.max_order; ++order) {
       const std::size_t words =
           WordsFor(BitsFor(region.usable.start, region.usable.end, order));

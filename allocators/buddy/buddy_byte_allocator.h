@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/byte_allocator.h"
+#include "core/internal/region_table.h"
 #include "core/layout.h"
 #include "core/region.h"
 
@@ -47,6 +48,13 @@ class BuddyByteAllocator final : public ByteAllocator {
   absl::Status Init(std::uintptr_t start, std::size_t size) override;
   absl::Status AddMemory(std::uintptr_t start, std::size_t size) override;
   absl::StatusOr<void*> Alloc(Layout layout) override;
+  // Frees the block at `ptr`, allocated with `layout`, and merges it with
+  // its free buddies. Aborts (internal::Fatal) if `ptr` cannot be a block of
+  // this allocator of that layout, or on a double free it can see. Every build
+  // tests the block's own free bit (one load): that catches a second free
+  // while its buddy is still allocated. Builds without NDEBUG also test every
+  // larger order, catching a second free after the block merged into a larger
+  // free one; in release builds that one corrupts the free lists.
   void Dealloc(void* ptr, Layout layout) override;
   std::size_t TotalBytes() const override { return total_bytes_; }
   std::size_t UsedBytes() const override { return used_bytes_; }
@@ -77,6 +85,14 @@ class BuddyByteAllocator final : public ByteAllocator {
     int max_order;  // The largest order a block of this region can have.
     std::array<std::uint64_t*, kNumOrders> free_bits;  // Null above max_order.
   };
+  // Keys the region table by what the caller handed over, not by where blocks
+  // live: the overlap check must cover the metadata and edge slack too, and
+  // FindRegion narrows a hit to `usable` itself.
+  struct WholeRegion {
+    Region operator()(const RegionHeader* header) const {
+      return header->whole;
+    }
+  };
 
   static int OrderFor(Layout layout);
   // Returns the index of `address`'s block of `order` in its region's bitmap.
@@ -96,8 +112,8 @@ class BuddyByteAllocator final : public ByteAllocator {
 
   std::array<FreeBlock*, kNumOrders> free_lists_{};
   std::uint64_t nonempty_orders_ = 0;  // Bit k set iff free_lists_[k] != null.
-  std::array<RegionHeader*, kMaxRegions> regions_{};  // Sorted by address.
-  std::size_t num_regions_ = 0;
+  // In the object, not on a heap: the allocator may be the process's heap.
+  internal::RegionTable<RegionHeader*, kMaxRegions, WholeRegion> regions_;
   std::size_t total_bytes_ = 0;
   std::size_t used_bytes_ = 0;
 };

@@ -171,6 +171,7 @@ TEST(BuddyTest, RequestOverTheLargestBlockIsNoMemory) {
 
 using BuddyDeathTest = ::testing::Test;
 
+// Aborts in every build: p's buddy stays allocated, so p's own bit is set.
 TEST(BuddyDeathTest, DoubleFreeAborts) {
   Arena arena(kMiB);
   BuddyByteAllocator buddy;
@@ -180,6 +181,22 @@ TEST(BuddyDeathTest, DoubleFreeAborts) {
   buddy.Dealloc(p, Layout{64, 8});
   EXPECT_DEATH(buddy.Dealloc(p, Layout{64, 8}), "double free");
   buddy.Dealloc(q, Layout{64, 8});
+}
+
+// The one death test whose outcome depends on NDEBUG: after the first free the
+// block merged with its free buddy, so its own bit is clear and only the debug
+// walk over the larger orders sees the second free (see Dealloc).
+TEST(BuddyDeathTest, DoubleFreeAfterMergeAbortsInDebugBuilds) {
+#ifdef NDEBUG
+  GTEST_SKIP() << "release builds test only the block's own bit";
+#else
+  Arena arena(kMiB);
+  BuddyByteAllocator buddy;
+  ASSERT_TRUE(buddy.Init(arena.start(), arena.size()).ok());
+  void* p = *buddy.Alloc(Layout{64, 8});
+  buddy.Dealloc(p, Layout{64, 8});  // Merges back into the initial block.
+  EXPECT_DEATH(buddy.Dealloc(p, Layout{64, 8}), "double free");
+#endif
 }
 
 TEST(BuddyDeathTest, ForeignPointerAborts) {

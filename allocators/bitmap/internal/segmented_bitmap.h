@@ -1,29 +1,34 @@
-#ifndef HEAPKIT_ALLOCATORS_BITMAP_SEGMENTED_BITMAP_H_
-#define HEAPKIT_ALLOCATORS_BITMAP_SEGMENTED_BITMAP_H_
+#ifndef HEAPKIT_ALLOCATORS_BITMAP_INTERNAL_SEGMENTED_BITMAP_H_
+#define HEAPKIT_ALLOCATORS_BITMAP_INTERNAL_SEGMENTED_BITMAP_H_
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <span>
-#include <vector>
 
-#include "allocators/bitmap/hierarchical_bitmap.h"
+#include "allocators/bitmap/internal/hierarchical_bitmap.h"
+#include "core/internal/region_table.h"
+#include "core/region.h"
 
-namespace heapkit {
+namespace heapkit::internal {
 
 // Tracks which units (page numbers or IDs) of a set of disjoint ranges are
-// used: one HierarchicalBitmap per range, kept sorted by first unit. It is the
-// part that BitmapPageAllocator and BitmapIdAllocator share; they validate
-// arguments and turn the plain results here into errors.
+// used: one HierarchicalBitmap per range, kept in a RegionTable sorted by first
+// unit. It is the part that BitmapPageAllocator and BitmapIdAllocator share;
+// they validate arguments and turn the plain results here into errors.
+// Internal to //allocators/bitmap.
 //
 // Each range's bitmap starts at its first unit rounded down to a multiple of 64
 // and the units before the range are marked used for good. That costs at most
-// 63 bits per range and makes alignment cheap: any run aligned to 64 units or
-// more starts on a leaf word boundary.
+// 63 bits per range and makes alignment cheap: bit index and unit agree modulo
+// 64, so any alignment up to 64 units is one on the index, and larger ones are
+// given to the search as a phase, (-origin) mod align.
 //
-// Runs never cross from one range to the next, even when two ranges touch. Not
-// thread-safe.
+// Allocate searches the ranges in address order (first fit by address
+// overall); the lookups by unit (Contains, AllocateAt, Free, IsUsed) and the
+// overlap check cost O(log ranges). Runs never cross from one range to the
+// next, even when two ranges touch. Not thread-safe.
 class SegmentedBitmap {
  public:
   SegmentedBitmap() = default;
@@ -39,11 +44,11 @@ class SegmentedBitmap {
   // Returns true if [first, end) shares a unit with a range already added.
   bool Overlaps(std::uintptr_t first, std::uintptr_t end) const;
 
-  // Adds the range [first, end), all free, which must not overlap another. The
-  // first form allocates the bitmap on the process heap and returns false
-  // (adding nothing) if that fails; the second keeps it in `storage`, which
-  // must hold StorageWords(first, end) words and outlive this object or the
-  // next Clear().
+  // Adds the range [first, end), all free, which must be non-empty and overlap
+  // no other (checked only by assert()). The first form allocates the bitmap
+  // on the process heap and returns false (adding nothing) if that fails; the
+  // second keeps it in `storage`, which must hold StorageWords(first, end)
+  // words and outlive this object or the next Clear().
   bool Add(std::uintptr_t first, std::uintptr_t end);
   void Add(std::uintptr_t first, std::uintptr_t end,
            std::span<std::uint64_t> storage);
@@ -73,11 +78,13 @@ class SegmentedBitmap {
 
  private:
   struct Segment {
-    std::uintptr_t first = 0;   // First unit of the range.
-    std::uintptr_t end = 0;     // One past its last unit.
-    std::uintptr_t origin = 0;  // The unit of bitmap bit 0: `first` & ~63.
+    Region units;               // The range [first, end) of units.
+    std::uintptr_t origin = 0;  // The unit of bitmap bit 0: first & ~63.
     std::unique_ptr<std::uint64_t[]> owned;  // Null for caller-given storage.
     HierarchicalBitmap bits;
+  };
+  struct SegmentRegion {
+    Region operator()(const Segment& segment) const { return segment.units; }
   };
 
   // Returns the segment holding all of [first, first + count), or null.
@@ -86,11 +93,13 @@ class SegmentedBitmap {
 
   void Insert(Segment segment, std::span<std::uint64_t> storage);
 
-  std::vector<Segment> segments_;
+  // Entries live on the process heap even when the bitmaps are caller-given:
+  // one per range, added rarely.
+  RegionTable<Segment, kUnbounded, SegmentRegion> segments_;
   std::size_t total_ = 0;
   std::size_t used_ = 0;
 };
 
-}  // namespace heapkit
+}  // namespace heapkit::internal
 
-#endif  // HEAPKIT_ALLOCATORS_BITMAP_SEGMENTED_BITMAP_H_
+#endif  // HEAPKIT_ALLOCATORS_BITMAP_INTERNAL_SEGMENTED_BITMAP_H_

@@ -1,37 +1,27 @@
-#include "allocators/bitmap/segmented_bitmap.h"
+#include "allocators/bitmap/internal/segmented_bitmap.h"
 
-#include <algorithm>
 #include <cassert>
 #include <new>
 #include <utility>
 
-namespace heapkit {
-namespace {
+#include "core/internal/bits.h"
 
-constexpr std::uintptr_t RoundDown64(std::uintptr_t unit) {
-  return unit & ~std::uintptr_t{63};
-}
-
-}  // namespace
+namespace heapkit::internal {
 
 std::size_t SegmentedBitmap::StorageWords(std::uintptr_t first,
                                           std::uintptr_t end) {
   assert(first < end);
-  return HierarchicalBitmap::StorageWords(end - RoundDown64(first));
+  return HierarchicalBitmap::StorageWords(end - AlignDown(first, 64));
 }
 
 void SegmentedBitmap::Clear() {
-  segments_.clear();
+  segments_.Clear();
   total_ = 0;
   used_ = 0;
 }
 
 bool SegmentedBitmap::Overlaps(std::uintptr_t first, std::uintptr_t end) const {
-  // Adding memory is rare and the list short, so a plain scan is enough.
-  return std::any_of(segments_.begin(), segments_.end(),
-                     [&](const Segment& segment) {
-                       return first < segment.end && segment.first < end;
-                     });
+  return segments_.FindOverlap(Region{first, end}) != nullptr;
 }
 
 bool SegmentedBitmap::Add(std::uintptr_t first, std::uintptr_t end) {
@@ -44,8 +34,7 @@ bool SegmentedBitmap::Add(std::uintptr_t first, std::uintptr_t end) {
   const std::span<std::uint64_t> storage(owned.get(), words);
   Segment segment;
   segment.owned = std::move(owned);
-  segment.first = first;
-  segment.end = end;
+  segment.units = Region{first, end};
   Insert(std::move(segment), storage);
   return true;
 }
@@ -53,29 +42,27 @@ bool SegmentedBitmap::Add(std::uintptr_t first, std::uintptr_t end) {
 void SegmentedBitmap::Add(std::uintptr_t first, std::uintptr_t end,
                           std::span<std::uint64_t> storage) {
   Segment segment;
-  segment.first = first;
-  segment.end = end;
+  segment.units = Region{first, end};
   Insert(std::move(segment), storage);
 }
 
 void SegmentedBitmap::Insert(Segment segment,
                              std::span<std::uint64_t> storage) {
-  assert(segment.first < segment.end);
-  assert(!Overlaps(segment.first, segment.end));
-  assert(storage.size() >= StorageWords(segment.first, segment.end));
-  segment.origin = RoundDown64(segment.first);
-  segment.bits.Init(storage, segment.end - segment.origin);
-  segment.bits.MarkUsed(0, segment.first - segment.origin);
-  total_ += segment.end - segment.first;
-  const auto after = std::upper_bound(
-      segments_.begin(), segments_.end(), segment.first,
-      [](std::uintptr_t first, const Segment& s) { return first < s.first; });
-  segments_.insert(after, std::move(segment));
+  const Region units = segment.units;
+  assert(units.start < units.end);
+  assert(!Overlaps(units.start, units.end));
+  assert(storage.size() >= StorageWords(units.start, units.end));
+  segment.origin = AlignDown(units.start, 64);
+  segment.bits.Init(storage, units.end - segment.origin);
+  segment.bits.MarkUsed(0, units.start - segment.origin);
+  total_ += units.size();
+  // Moving the segment moves only the bitmap's pointers, not its storage.
+  segments_.Insert(std::move(segment));
 }
 
 std::optional<std::uintptr_t> SegmentedBitmap::Allocate(std::size_t count,
                                                         std::size_t align) {
-  for (Segment& segment : segments_) {
+  for (Segment& segment : segments_.Entries()) {
     // Alignment is on the unit number itself, not on the bit index.
     const std::size_t phase =
         (std::uintptr_t{0} - segment.origin) & (align - 1);
@@ -91,14 +78,10 @@ std::optional<std::uintptr_t> SegmentedBitmap::Allocate(std::size_t count,
 
 const SegmentedBitmap::Segment* SegmentedBitmap::Find(std::uintptr_t first,
                                                       std::size_t count) const {
-  // The last segment starting at or before `first` is the only candidate.
-  auto after = std::upper_bound(
-      segments_.begin(), segments_.end(), first,
-      [](std::uintptr_t unit, const Segment& s) { return unit < s.first; });
-  if (after == segments_.begin()) return nullptr;
-  const Segment& segment = *std::prev(after);
-  if (first >= segment.end || count > segment.end - first) return nullptr;
-  return &segment;
+  const Segment* segment = segments_.Find(first);
+  // Subtracting, not adding: first + count may wrap past the top of the space.
+  if (segment == nullptr || count > segment->units.end - first) return nullptr;
+  return segment;
 }
 
 SegmentedBitmap::Segment* SegmentedBitmap::Find(std::uintptr_t first,
@@ -136,4 +119,4 @@ bool SegmentedBitmap::IsUsed(std::uintptr_t unit) const {
   return segment != nullptr && !segment->bits.IsFree(unit - segment->origin);
 }
 
-}  // namespace heapkit
+}  // namespace heapkit::internal

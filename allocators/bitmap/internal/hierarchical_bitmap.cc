@@ -1,11 +1,13 @@
-#include "allocators/bitmap/hierarchical_bitmap.h"
+#include "allocators/bitmap/internal/hierarchical_bitmap.h"
 
 #include <algorithm>
 #include <bit>
 #include <cassert>
 #include <utility>
 
-namespace heapkit {
+#include "core/internal/bits.h"
+
+namespace heapkit::internal {
 namespace {
 
 constexpr std::uint64_t kAllOnes = ~std::uint64_t{0};
@@ -207,7 +209,7 @@ std::size_t HierarchicalBitmap::FindNextSet(const Tree& tree, int level,
     if (i >= level_bits_[l]) return kNotFound;
     const std::uint64_t word = tree.levels[l][i / 64] & (kAllOnes << (i % 64));
     if (word != 0) {
-      i = (i & ~std::size_t{63}) + std::countr_zero(word);
+      i = AlignDown(i, 64) + std::countr_zero(word);
       break;
     }
     if (l + 1 == num_levels_) return kNotFound;
@@ -235,16 +237,21 @@ std::size_t HierarchicalBitmap::LastUsed(std::size_t begin,
   // Scanning backwards finds the used bit that lets the search skip furthest.
   for (std::size_t w = (end - 1) / 64 + 1; w-- > begin / 64;) {
     const std::uint64_t used = ~leaf_[w] & WordMask(w, begin, end);
-    if (used != 0) return w * 64 + 63 - std::countl_zero(used);
+    if (used != 0) return w * 64 + FloorLog2(used);
   }
   return kNotFound;
 }
 
-std::size_t HierarchicalBitmap::AlignUp(std::size_t pos, std::size_t align,
-                                        std::size_t phase) const {
+std::size_t HierarchicalBitmap::NextStart(std::size_t pos, std::size_t align,
+                                          std::size_t phase) const {
   if (pos >= num_bits_) return kNotFound;
+  // The distance is (phase - pos) mod align, read from the low bits of the
+  // wrapped difference: exact whether pos is below phase or not, and unlike
+  // pos + (align - 1) it cannot overflow, so it is compared with the room left
+  // before it is added.
   const std::size_t delta = (phase - pos) & (align - 1);
   if (delta >= num_bits_ - pos) return kNotFound;
+  assert(IsAligned(pos + delta - phase, align));
   return pos + delta;
 }
 
@@ -270,7 +277,7 @@ std::size_t HierarchicalBitmap::FindShortRun(std::size_t count,
 std::size_t HierarchicalBitmap::FindFreeRunSlow(std::size_t count,
                                                 std::size_t align,
                                                 std::size_t phase) const {
-  assert(count > 0 && std::has_single_bit(align) && phase < align);
+  assert(count > 0 && IsPowerOfTwo(align) && phase < align);
   if (count > num_bits_) return kNotFound;
   if (count <= 64 && align <= 64) return FindShortRun(count, align, phase);
 
@@ -286,13 +293,13 @@ std::size_t HierarchicalBitmap::FindFreeRunSlow(std::size_t count,
   }
   const bool by_words = count >= 64 && count - 64 >= slack;
 
-  std::size_t pos = AlignUp(0, align, phase);
+  std::size_t pos = NextStart(0, align, phase);
   while (pos != kNotFound) {
     // Every start in [pos, start) is known not to fit.
     std::size_t start;
     if (by_words) {
       // The first whole word of any run starting at or after `pos`.
-      const std::size_t first_word = pos / 64 + (pos % 64 != 0);
+      const std::size_t first_word = CeilDiv64(pos);
       if (first_word >= leaf_words_) return kNotFound;
       const std::size_t w = FindNextSet(all_free_, 0, first_word);
       if (w == kNotFound) return kNotFound;
@@ -300,18 +307,18 @@ std::size_t HierarchicalBitmap::FindFreeRunSlow(std::size_t count,
       // the word before.
       std::size_t lowest = w * 64;
       if (w > 0) lowest -= std::countl_one(leaf_[w - 1]);
-      start = AlignUp(std::max(lowest, pos), align, phase);
+      start = NextStart(std::max(lowest, pos), align, phase);
     } else {
       const std::size_t free_bit = FindFree(pos);
       if (free_bit == kNotFound) return kNotFound;
-      start = AlignUp(free_bit, align, phase);
+      start = NextStart(free_bit, align, phase);
     }
     if (start == kNotFound || count > num_bits_ - start) return kNotFound;
     const std::size_t last_used = LastUsed(start, count);
     if (last_used == kNotFound) return start;
-    pos = AlignUp(last_used + 1, align, phase);
+    pos = NextStart(last_used + 1, align, phase);
   }
   return kNotFound;
 }
 
-}  // namespace heapkit
+}  // namespace heapkit::internal

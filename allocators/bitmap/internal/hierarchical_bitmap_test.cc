@@ -1,4 +1,4 @@
-#include "allocators/bitmap/hierarchical_bitmap.h"
+#include "allocators/bitmap/internal/hierarchical_bitmap.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -8,7 +8,7 @@
 
 #include "gtest/gtest.h"
 
-namespace heapkit {
+namespace heapkit::internal {
 namespace {
 
 constexpr std::size_t kNotFound = HierarchicalBitmap::kNotFound;
@@ -217,4 +217,4 @@ TEST(HierarchicalBitmapTest, FindFreeRunMatchesBruteForce) {
 }
 
 }  // namespace
-}  // namespace heapkit
+}  // namespace heapkit::internal

@@ -1,5 +1,5 @@
-#ifndef HEAPKIT_ALLOCATORS_BITMAP_HIERARCHICAL_BITMAP_H_
-#define HEAPKIT_ALLOCATORS_BITMAP_HIERARCHICAL_BITMAP_H_
+#ifndef HEAPKIT_ALLOCATORS_BITMAP_INTERNAL_HIERARCHICAL_BITMAP_H_
+#define HEAPKIT_ALLOCATORS_BITMAP_INTERNAL_HIERARCHICAL_BITMAP_H_
 
 #include <array>
 #include <bit>
@@ -8,7 +8,9 @@
 #include <limits>
 #include <span>
 
-namespace heapkit {
+#include "core/internal/bits.h"
+
+namespace heapkit::internal {
 
 // A fixed-size set of bits, each "free" or "used", over storage the caller
 // provides, with summary levels that make searches O(log n) instead of a linear
@@ -27,9 +29,11 @@ namespace heapkit {
 // The cost is size() bits plus about 2/63 of that for the two trees: 1.032
 // bits per managed bit, see StorageWords().
 //
-// This is the shared core of BitmapPageAllocator and BitmapIdAllocator. It
-// checks its preconditions only with assert(): the allocators validate their
-// arguments. Not thread-safe.
+// This is the shared core of BitmapPageAllocator and BitmapIdAllocator (through
+// SegmentedBitmap); internal to //allocators/bitmap. It checks its
+// preconditions only with assert(): the allocators validate their arguments,
+// and a broken precondition in a release build reads or writes out of the
+// caller's storage. Not thread-safe.
 class HierarchicalBitmap {
  public:
   // Returned by the searches when nothing fits.
@@ -107,7 +111,7 @@ class HierarchicalBitmap {
     if (from >= num_bits_) return kNotFound;
     const std::uint64_t word =
         leaf_[from / 64] & (~std::uint64_t{0} << (from % 64));
-    if (word != 0) return (from & ~std::size_t{63}) + std::countr_zero(word);
+    if (word != 0) return AlignDown(from, 64) + std::countr_zero(word);
     return FindFreeAfterWord(from / 64);
   }
 
@@ -184,10 +188,12 @@ class HierarchicalBitmap {
   // free.
   std::size_t LastUsed(std::size_t begin, std::size_t count) const;
 
-  // Returns the smallest s >= pos with s % align == phase, or kNotFound if that
-  // would pass size().
-  std::size_t AlignUp(std::size_t pos, std::size_t align,
-                      std::size_t phase) const;
+  // Returns the smallest s >= pos with s % align == phase (the next admissible
+  // start of a run), or kNotFound if there is none below size(). Not AlignUp
+  // from bits.h: the starts are offset by `phase`, and one past size() must be
+  // kNotFound, never a wrapped value.
+  std::size_t NextStart(std::size_t pos, std::size_t align,
+                        std::size_t phase) const;
 
   std::size_t num_bits_ = 0;
   std::size_t leaf_words_ = 0;
@@ -199,6 +205,6 @@ class HierarchicalBitmap {
   Tree all_free_;
 };
 
-}  // namespace heapkit
+}  // namespace heapkit::internal
 
-#endif  // HEAPKIT_ALLOCATORS_BITMAP_HIERARCHICAL_BITMAP_H_
+#endif  // HEAPKIT_ALLOCATORS_BITMAP_INTERNAL_HIERARCHICAL_BITMAP_H_
