@@ -4,8 +4,10 @@
 #include <cstddef>
 
 #include "adapters/memory_resource.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/arena.h"
+#include "tests/matchers.h"
 
 namespace heapkit::testing {
 
@@ -16,16 +18,14 @@ template <class T, std::size_t kArenaSize>
 class ResourceFixture : public ::testing::Test {
  protected:
   ResourceFixture() : arena_(kArenaSize), resource_(backend_) {
-    absl::Status status = backend_.Init(arena_.start(), arena_.size());
-    EXPECT_TRUE(status.ok()) << status;
+    EXPECT_THAT(backend_.Init(arena_.start(), arena_.size()), IsOk());
     baseline_used_ = backend_.UsedBytes();
   }
 
   // Expects every block to have gone back to the backend, intact.
   void ExpectAllFreed() {
     EXPECT_EQ(backend_.UsedBytes(), baseline_used_);
-    absl::Status status = backend_.CheckInvariants();
-    EXPECT_TRUE(status.ok()) << status;
+    EXPECT_THAT(backend_.CheckInvariants(), IsOk());
   }
 
   Arena arena_;

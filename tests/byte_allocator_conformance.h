@@ -1,47 +1,67 @@
-// The contract of core/byte_allocator.h, checked on every backend in
-// tests/byte_backends.h.
+#ifndef HEAPKIT_TESTS_BYTE_ALLOCATOR_CONFORMANCE_H_
+#define HEAPKIT_TESTS_BYTE_ALLOCATOR_CONFORMANCE_H_
+
+// Defines the typed test suite ByteAllocatorConformance: the contract of
+// core/byte_allocator.h (bad input, exhaustion, AddMemory, alignment, size 0)
+// and a shadow-model random test of a million checked operations. Instantiate
+// it for a backend with byte_backend_suites() in tests/byte_backend_suites.bzl;
+// a type that is not a heapkit::ByteBackend fails to compile with a message
+// naming the concept. Replay a random failure with the seed it prints:
+// HEAPKIT_TEST_SEED=<seed>.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
 #include <limits>
 #include <random>
 #include <set>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "core/alloc_error.h"
 #include "core/byte_allocator.h"
+#include "core/concepts.h"
+#include "core/layout.h"
+#include "core/region.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/arena.h"
-#include "tests/byte_backends.h"
+#include "tests/constants.h"
+#include "tests/matchers.h"
 #include "tests/shadow_model.h"
 
 namespace heapkit::testing {
-namespace {
-
-constexpr std::size_t kMiB = std::size_t{1} << 20;
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
 
 template <class T>
 class ByteAllocatorConformance : public ::testing::Test {
  protected:
+  static_assert(ByteBackend<T>,
+                "ByteAllocatorConformance<T> needs a heapkit::ByteBackend "
+                "(core/concepts.h): a ByteAllocator with Init, AddMemory, "
+                "Alloc, Dealloc, TotalBytes, UsedBytes, AvailableBytes and "
+                "CheckInvariants; the notes below name the missing piece");
   static_assert(std::is_final_v<T> && std::is_default_constructible_v<T> &&
-                !std::is_copy_constructible_v<T>);
-  static_assert(std::is_base_of_v<ByteAllocator, T>);
+                    !std::is_copy_constructible_v<T>,
+                "a byte backend is final, default-constructible and not "
+                "copyable");
 
   ByteAllocatorConformance() : arena_(64 * kMiB) {}
 
   // Initialises the backend over the first `size` bytes of the arena.
   void InitWith(std::size_t size) {
     ASSERT_TRUE(arena_.ok());
-    absl::Status status = backend_.Init(arena_.start(), size);
-    ASSERT_TRUE(status.ok()) << status;
+    ASSERT_THAT(backend_.Init(arena_.start(), size), IsOk());
   }
 
+  // Expects the backend's own invariants and UsedBytes() + AvailableBytes() ==
+  // TotalBytes().
   void ExpectInvariants() {
-    absl::Status status = backend_.CheckInvariants();
-    EXPECT_TRUE(status.ok()) << status;
+    EXPECT_THAT(backend_.CheckInvariants(), IsOk());
     EXPECT_EQ(backend_.UsedBytes() + backend_.AvailableBytes(),
               backend_.TotalBytes());
   }
@@ -87,8 +107,7 @@ TYPED_TEST_P(ByteAllocatorConformance, AllocHonoursEveryAlignmentUpTo1MiB) {
          {std::size_t{0}, std::size_t{1}, align / 2 + 1, align * 3}) {
       const Layout layout{size, align};
       absl::StatusOr<void*> block = this->backend_.Alloc(layout);
-      ASSERT_TRUE(block.ok())
-          << block.status() << " size " << size << " align " << align;
+      ASSERT_THAT(block, IsOk()) << "size " << size << " align " << align;
       ASSERT_TRUE(model.Allocated(*block, layout));
       blocks.push_back(*block);
     }
@@ -107,11 +126,10 @@ TYPED_TEST_P(ByteAllocatorConformance, SizeZeroReturnsUniqueNonNullPointers) {
   const std::size_t used = this->backend_.UsedBytes();
   std::set<void*> seen;
   for (int i = 0; i < 100; ++i) {
-    absl::StatusOr<void*> block = this->backend_.Alloc(Layout{0, 1});
-    ASSERT_TRUE(block.ok()) << block.status();
-    ASSERT_NE(*block, nullptr);
-    EXPECT_TRUE(seen.insert(*block).second)
-        << "size 0 returned " << *block << " twice";
+    ASSERT_OK_AND_ASSIGN(void* block, this->backend_.Alloc(Layout{0, 1}));
+    ASSERT_NE(block, nullptr);
+    EXPECT_TRUE(seen.insert(block).second)
+        << "size 0 returned " << block << " twice";
   }
   for (void* block : seen) this->backend_.Dealloc(block, Layout{0, 1});
   EXPECT_EQ(this->backend_.UsedBytes(), used);
@@ -122,8 +140,7 @@ TYPED_TEST_P(ByteAllocatorConformance, SizeMaxIsNoMemory) {
   this->InitWith(kMiB);
   for (std::size_t size : {kMax, kMax - 1, kMax - 64, kMax / 2 + 1}) {
     absl::StatusOr<void*> block = this->backend_.Alloc(Layout{size, 1});
-    EXPECT_EQ(GetAllocError(block.status()), AllocError::kNoMemory)
-        << "size " << size << ": " << block.status();
+    EXPECT_THAT(block, IsAllocError(AllocError::kNoMemory)) << "size " << size;
   }
   this->ExpectInvariants();
 }
@@ -132,8 +149,8 @@ TYPED_TEST_P(ByteAllocatorConformance, NonPowerOfTwoAlignmentIsInvalid) {
   this->InitWith(kMiB);
   for (std::size_t align : {0, 3, 24, 100, 4095}) {
     absl::StatusOr<void*> block = this->backend_.Alloc(Layout{16, align});
-    EXPECT_EQ(GetAllocError(block.status()), AllocError::kInvalidParam)
-        << "align " << align << ": " << block.status();
+    EXPECT_THAT(block, IsAllocError(AllocError::kInvalidParam))
+        << "align " << align;
   }
 }
 
@@ -142,8 +159,8 @@ TYPED_TEST_P(ByteAllocatorConformance, SizePlusAlignmentOverflowIsInvalid) {
   for (Layout layout :
        {Layout{kMax, 2}, Layout{kMax - 10, 64}, Layout{kMax - 4000, 4096}}) {
     absl::StatusOr<void*> block = this->backend_.Alloc(layout);
-    EXPECT_EQ(GetAllocError(block.status()), AllocError::kInvalidParam)
-        << layout.size << "/" << layout.align << ": " << block.status();
+    EXPECT_THAT(block, IsAllocError(AllocError::kInvalidParam))
+        << layout.size << "/" << layout.align;
   }
 }
 
@@ -152,23 +169,23 @@ TYPED_TEST_P(ByteAllocatorConformance, HugeAlignmentIsRefusedNotMisaligned) {
   for (std::size_t shift : {40, 50, 63}) {
     absl::StatusOr<void*> block =
         this->backend_.Alloc(Layout{16, std::size_t{1} << shift});
-    EXPECT_EQ(GetAllocError(block.status()), AllocError::kNoMemory)
-        << "align 2^" << shift << ": " << block.status();
+    EXPECT_THAT(block, IsAllocError(AllocError::kNoMemory))
+        << "align 2^" << shift;
   }
 }
 
 TYPED_TEST_P(ByteAllocatorConformance, NullRegionIsInvalid) {
-  EXPECT_EQ(GetAllocError(this->backend_.Init(0, 0)),
-            AllocError::kInvalidParam);
-  EXPECT_EQ(GetAllocError(this->backend_.Init(this->arena_.start(), 0)),
-            AllocError::kInvalidParam);
+  EXPECT_THAT(this->backend_.Init(0, 0),
+              IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(this->backend_.Init(this->arena_.start(), 0),
+              IsAllocError(AllocError::kInvalidParam));
   EXPECT_EQ(this->backend_.TotalBytes(), 0u);
 }
 
 TYPED_TEST_P(ByteAllocatorConformance, TinyRegionIsInvalid) {
   for (std::size_t size : {1, 7, 8}) {
-    EXPECT_EQ(GetAllocError(this->backend_.Init(this->arena_.start(), size)),
-              AllocError::kInvalidParam)
+    EXPECT_THAT(this->backend_.Init(this->arena_.start(), size),
+                IsAllocError(AllocError::kInvalidParam))
         << size;
   }
   EXPECT_EQ(this->backend_.TotalBytes(), 0u);
@@ -176,10 +193,10 @@ TYPED_TEST_P(ByteAllocatorConformance, TinyRegionIsInvalid) {
 
 TYPED_TEST_P(ByteAllocatorConformance, WrappingRegionIsInvalid) {
   const std::uintptr_t top = std::numeric_limits<std::uintptr_t>::max();
-  EXPECT_EQ(GetAllocError(this->backend_.Init(top - 4095, 8192)),
-            AllocError::kInvalidParam);
-  EXPECT_EQ(GetAllocError(this->backend_.Init(this->arena_.start(), kMax)),
-            AllocError::kInvalidParam);
+  EXPECT_THAT(this->backend_.Init(top - 4095, 8192),
+              IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(this->backend_.Init(this->arena_.start(), kMax),
+              IsAllocError(AllocError::kInvalidParam));
 }
 
 TYPED_TEST_P(ByteAllocatorConformance, OverlappingAddMemoryIsMemoryOverlap) {
@@ -193,14 +210,14 @@ TYPED_TEST_P(ByteAllocatorConformance, OverlappingAddMemoryIsMemoryOverlap) {
   for (Case c :
        {Case{start, 4 * kMiB}, Case{start + kMiB, kMiB},
         Case{start + 3 * kMiB, 2 * kMiB}, Case{start + kMiB, 8 * kMiB}}) {
-    EXPECT_EQ(GetAllocError(this->backend_.AddMemory(c.start, c.size)),
-              AllocError::kMemoryOverlap)
+    EXPECT_THAT(this->backend_.AddMemory(c.start, c.size),
+                IsAllocError(AllocError::kMemoryOverlap))
         << c.start - start << "+" << c.size;
   }
   EXPECT_EQ(this->backend_.TotalBytes(), total);
   this->ExpectInvariants();
   // A region that merely touches the managed one is fine.
-  EXPECT_TRUE(this->backend_.AddMemory(start + 4 * kMiB, kMiB).ok());
+  EXPECT_THAT(this->backend_.AddMemory(start + 4 * kMiB, kMiB), IsOk());
   EXPECT_GT(this->backend_.TotalBytes(), total);
   this->ExpectInvariants();
 }
@@ -213,13 +230,12 @@ TYPED_TEST_P(ByteAllocatorConformance, AddMemoryServesNewRequests) {
     blocks.push_back(*block);
   }
   // Far from the first region, so no backend can merge the two.
-  ASSERT_TRUE(
-      this->backend_.AddMemory(this->arena_.start() + 32 * kMiB, kMiB).ok());
-  absl::StatusOr<void*> block = this->backend_.Alloc(Layout{4096, 8});
-  ASSERT_TRUE(block.ok()) << block.status();
-  EXPECT_GE(reinterpret_cast<std::uintptr_t>(*block),
+  ASSERT_THAT(this->backend_.AddMemory(this->arena_.start() + 32 * kMiB, kMiB),
+              IsOk());
+  ASSERT_OK_AND_ASSIGN(void* block, this->backend_.Alloc(Layout{4096, 8}));
+  EXPECT_GE(reinterpret_cast<std::uintptr_t>(block),
             this->arena_.start() + 32 * kMiB);
-  this->backend_.Dealloc(*block, Layout{4096, 8});
+  this->backend_.Dealloc(block, Layout{4096, 8});
   for (void* p : blocks) this->backend_.Dealloc(p, Layout{4096, 8});
   this->ExpectInvariants();
 }
@@ -231,15 +247,12 @@ TYPED_TEST_P(ByteAllocatorConformance, ExhaustionIsNoMemoryAndRecoverable) {
   absl::StatusOr<void*> block;
   while ((block = this->backend_.Alloc(Layout{1000, 8})).ok())
     blocks.push_back(*block);
-  EXPECT_EQ(GetAllocError(block.status()), AllocError::kNoMemory)
-      << block.status();
+  EXPECT_THAT(block, IsAllocError(AllocError::kNoMemory));
   ASSERT_GT(blocks.size(), 1000u);
   this->ExpectInvariants();
   // Still usable: a freed block can be had again, then everything goes back.
   this->backend_.Dealloc(blocks.back(), Layout{1000, 8});
-  block = this->backend_.Alloc(Layout{1000, 8});
-  ASSERT_TRUE(block.ok()) << block.status();
-  blocks.back() = *block;
+  ASSERT_OK_AND_ASSIGN(blocks.back(), this->backend_.Alloc(Layout{1000, 8}));
   for (void* p : blocks) this->backend_.Dealloc(p, Layout{1000, 8});
   EXPECT_EQ(this->backend_.UsedBytes(), used);
   this->ExpectInvariants();
@@ -276,16 +289,16 @@ TYPED_TEST_P(ByteAllocatorConformance, NullDeallocIsIgnored) {
 TYPED_TEST_P(ByteAllocatorConformance, WorksThroughTheAbstractInterface) {
   this->InitWith(kMiB);
   ByteAllocator& base = this->backend_;
-  absl::StatusOr<void*> block = base.Alloc(Layout::Of<double>(100));
-  ASSERT_TRUE(block.ok());
-  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(*block) % alignof(double), 0u);
+  ASSERT_OK_AND_ASSIGN(void* block, base.Alloc(Layout::Of<double>(100)));
+  EXPECT_EQ(reinterpret_cast<std::uintptr_t>(block) % alignof(double), 0u);
   EXPECT_GE(base.UsedBytes(), 800u);
-  base.Dealloc(*block, Layout::Of<double>(100));
+  base.Dealloc(block, Layout::Of<double>(100));
   EXPECT_EQ(base.UsedBytes() + base.AvailableBytes(), base.TotalBytes());
 }
 
-// The shadow-model random test: streams of random Alloc, Dealloc and AddMemory,
-// every result judged by an independent model after every step.
+namespace conformance_internal {
+
+// The random choices of the shadow-model random test.
 class RandomStream {
  public:
   // Operations per seed, and seeds per backend: 1,000,000 checked operations.
@@ -310,12 +323,18 @@ class RandomStream {
 
 // Returns the seed base: HEAPKIT_TEST_SEED from the environment, to replay a
 // failure, or a fixed default so CI runs are repeatable.
-std::uint64_t SeedBase() {
+inline std::uint64_t SeedBase() {
   const char* text = std::getenv("HEAPKIT_TEST_SEED");
   return text != nullptr ? std::strtoull(text, nullptr, 0) : 20261124;
 }
 
+}  // namespace conformance_internal
+
+// The shadow-model random test: streams of random Alloc, Dealloc and AddMemory,
+// every result judged by an independent model after every step.
 TYPED_TEST_P(ByteAllocatorConformance, ShadowModelRandomStreams) {
+  using conformance_internal::RandomStream;
+  using conformance_internal::SeedBase;
   auto& backend = this->backend_;
   const std::uintptr_t arena = this->arena_.start();
   // How often the rarer paths ran, so the stream provably reaches them.
@@ -332,7 +351,7 @@ TYPED_TEST_P(ByteAllocatorConformance, ShadowModelRandomStreams) {
     // arena.
     std::uintptr_t next_region = arena + random.Below(4096);
     std::size_t region_size = 4 * kMiB + random.Below(kMiB);
-    ASSERT_TRUE(backend.Init(next_region, region_size).ok());
+    ASSERT_THAT(backend.Init(next_region, region_size), IsOk());
     model.AddRegion(Region{next_region, next_region + region_size});
     next_region += region_size;
     std::size_t total = backend.TotalBytes();
@@ -357,8 +376,7 @@ TYPED_TEST_P(ByteAllocatorConformance, ShadowModelRandomStreams) {
         // AddMemory: 64 KiB to 512 KiB, sometimes touching the last region.
         if (random.Below(2) == 0) next_region += random.Below(64 * 1024);
         region_size = 64 * 1024 + random.Below(448 * 1024);
-        absl::Status status = backend.AddMemory(next_region, region_size);
-        ASSERT_TRUE(status.ok()) << status;
+        ASSERT_THAT(backend.AddMemory(next_region, region_size), IsOk());
         model.AddRegion(Region{next_region, next_region + region_size});
         next_region += region_size;
         ++regions_added;
@@ -381,8 +399,7 @@ TYPED_TEST_P(ByteAllocatorConformance, ShadowModelRandomStreams) {
           ASSERT_TRUE(model.Allocated(*block, layout));
           order.push_back(*block);
         } else {
-          ASSERT_EQ(GetAllocError(block.status()), AllocError::kNoMemory)
-              << block.status();
+          ASSERT_THAT(block, IsAllocError(AllocError::kNoMemory));
           live_target = order.size() / 2;  // Full: free half, then go on.
           ++exhaustions;
         }
@@ -394,14 +411,12 @@ TYPED_TEST_P(ByteAllocatorConformance, ShadowModelRandomStreams) {
       ASSERT_EQ(backend.UsedBytes() + backend.AvailableBytes(), total);
       ASSERT_GE(backend.UsedBytes() - baseline_used, model.live_bytes());
       if (step % 4096 == 0) {
-        absl::Status status = backend.CheckInvariants();
-        ASSERT_TRUE(status.ok()) << status;
+        ASSERT_THAT(backend.CheckInvariants(), IsOk());
       }
     }
     while (!order.empty()) ASSERT_TRUE(free_at(order.size() - 1));
     EXPECT_EQ(backend.UsedBytes(), baseline_used);
-    absl::Status status = backend.CheckInvariants();
-    ASSERT_TRUE(status.ok()) << status;
+    ASSERT_THAT(backend.CheckInvariants(), IsOk());
   }
   EXPECT_GT(regions_added, 8 * RandomStream::kSeeds);
   EXPECT_GT(exhaustions, RandomStream::kSeeds);
@@ -421,8 +436,6 @@ REGISTER_TYPED_TEST_SUITE_P(
     FreeingEverythingRestoresTheLargestBlock, NullDeallocIsIgnored,
     WorksThroughTheAbstractInterface, ShadowModelRandomStreams);
 
-INSTANTIATE_TYPED_TEST_SUITE_P(All, ByteAllocatorConformance, ByteBackends,
-                               BackendName);
-
-}  // namespace
 }  // namespace heapkit::testing
+
+#endif  // HEAPKIT_TESTS_BYTE_ALLOCATOR_CONFORMANCE_H_
