@@ -1,50 +1,56 @@
 #include "allocators/tlsf/tlsf_byte_allocator.h"
 
 #include <algorithm>
-#include <cstdlib>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
 #include <iterator>
-#include <string>
+#include <span>
 
-#include "absl/base/attributes.h"
-#include "absl/base/internal/raw_logging.h"
 #include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
+#include "allocators/tlsf/internal/tlsf_block.h"
+#include "allocators/tlsf/internal/tlsf_lists.h"
 #include "core/alloc_error.h"
+#include "core/internal/bits.h"
+#include "core/internal/fatal.h"
+#include "core/internal/hex.h"
 
 namespace heapkit {
 namespace {
 
-std::string Hex(std::uintptr_t value) { return absl::StrFormat("%#x", value); }
-
-std::string Describe(const Region& region) {
-  return absl::StrCat("[", Hex(region.start), ", ", Hex(region.end), ")");
-}
+using internal::Describe;
+using internal::Hex;
+using tlsf_internal::BlockSizeFor;
+using tlsf_internal::FirstBlockOf;
+using tlsf_internal::kFlagMask;
+using tlsf_internal::kFlCount;
+using tlsf_internal::kFreeBit;
+using tlsf_internal::kHeaderOffset;
+using tlsf_internal::kListCount;
+using tlsf_internal::kNextFreeOffset;
+using tlsf_internal::kPayloadOffset;
+using tlsf_internal::kPrevFreeBit;
+using tlsf_internal::kPrevFreeOffset;
+using tlsf_internal::kPrevPhysOffset;
+using tlsf_internal::kSlCount;
+using tlsf_internal::ListFor;
+using tlsf_internal::Load;
+using tlsf_internal::SentinelOf;
+using tlsf_internal::SizeOf;
+using tlsf_internal::Store;
 
 }  // namespace
 
 void TlsfByteAllocator::Reset() {
-  // The largest block lands on the last list, and anything larger on none.
-  static_assert(ListFor(kMaxBlockSize) == kListCount - 1);
-  static_assert(ListFor(kMaxBlockSize + kGranularity) == kListCount);
-  static_assert(ListFor(32) == 2 && ListFor(496) == kSlCount - 1);
-  static_assert(ListFor(kSmallSize) == kSlCount);    // (1, 0)
-  static_assert(ListFor(1008) == 2 * kSlCount - 1);  // (1, 31)
-  static_assert(ListFor(1024) == 2 * kSlCount);      // (2, 0)
-  static_assert(ListFor(1056) == 2 * kSlCount + 1);  // (2, 1)
-  static_assert(FirstListHolding(496) == ListFor(496));
-  static_assert(FirstListHolding(1024) == ListFor(1024));
-  static_assert(FirstListHolding(1040) == ListFor(1056));  // Skips (2, 0).
-  static_assert(FirstListHolding(1008) == ListFor(1008));
-  static_assert(FirstListHolding(2032) == ListFor(2048));  // Next power.
-  static_assert(FirstListHolding(kMaxBlockSize) == kListCount);
-
   std::fill(std::begin(heads_), std::end(heads_), 0);
   std::fill(std::begin(sl_bitmaps_), std::end(sl_bitmaps_), 0u);
   fl_bitmap_ = 0;
   used_bytes_ = 0;
   total_bytes_ = 0;
-  region_count_ = 0;
+  regions_.Clear();
 }
 
 absl::Status TlsfByteAllocator::Init(std::uintptr_t start, std::size_t size) {
@@ -61,13 +67,12 @@ absl::Status TlsfByteAllocator::AddMemory(std::uintptr_t start,
 
   // The table is sorted and disjoint, so only the last region starting at or
   // before `region` and the first one after it can overlap or touch it.
-  Region* const table_end = regions_ + region_count_;
-  Region* const next = std::upper_bound(
-      regions_, table_end, region.start,
-      [](std::uintptr_t start, const Region& r) { return start < r.start; });
-  Region* const prev = next == regions_ ? nullptr : next - 1;
-  const Region* const neighbours[] = {prev, next == table_end ? nullptr : next};
-  for (const Region* other : neighbours) {
+  const std::span<Region> entries = regions_.Entries();
+  const std::size_t next_index = regions_.UpperBound(region.start);
+  Region* const prev = next_index == 0 ? nullptr : &entries[next_index - 1];
+  Region* const next =
+      next_index == entries.size() ? nullptr : &entries[next_index];
+  for (const Region* other : {prev, next}) {
     if (other != nullptr && other->Overlaps(region)) {
       return MakeError(
           AllocError::kMemoryOverlap,
@@ -77,8 +82,8 @@ absl::Status TlsfByteAllocator::AddMemory(std::uintptr_t start,
     }
   }
   const bool join_prev = prev != nullptr && prev->end == region.start;
-  const bool join_next = next != table_end && next->start == region.end;
-  if (!join_prev && !join_next && region_count_ == kMaxRegions) {
+  const bool join_next = next != nullptr && next->start == region.end;
+  if (!join_prev && !join_next && regions_.full()) {
     return MakeError(
         AllocError::kNoMemory,
         absl::StrCat("TlsfByteAllocator::AddMemory: the region table is full (",
@@ -131,16 +136,13 @@ absl::Status TlsfByteAllocator::AddMemory(std::uintptr_t start,
 
   if (join_prev && join_next) {
     prev->end = next->end;
-    std::copy(next + 1, table_end, next);
-    --region_count_;
+    regions_.Erase(next_index);
   } else if (join_prev) {
     prev->end = region.end;
   } else if (join_next) {
     next->start = region.start;
   } else {
-    std::copy_backward(next, table_end, table_end + 1);
-    *next = region;
-    ++region_count_;
+    regions_.Insert(region);  // Cannot fail: the table is not full.
   }
   return absl::OkStatus();
 }
@@ -184,7 +186,7 @@ absl::StatusOr<void*> TlsfByteAllocator::AllocSlow(Layout layout) {
   BlockAddr block = TakeFreeBlock(size + align + kGranularity);
   if (block == 0) return NoFitError(layout);
   const std::uintptr_t payload = block + kPayloadOffset;
-  std::size_t padding = ((payload + align - 1) & ~(align - 1)) - payload;
+  std::size_t padding = internal::AlignUp(payload, align) - payload;
   if (padding != 0 && padding < kMinBlockSize) padding += align;
   if (padding != 0) {
     // Split the padding off and free it. The aligned block is marked used first
@@ -218,7 +220,8 @@ absl::Status TlsfByteAllocator::Resize(void* ptr, Layout old_layout,
   const BlockAddr block =
       reinterpret_cast<std::uintptr_t>(ptr) - kPayloadOffset;
   const std::size_t header = Load(block + kHeaderOffset);
-  if ((reinterpret_cast<std::uintptr_t>(ptr) & kFlagMask) != 0 ||
+  if (!internal::IsAligned(reinterpret_cast<std::uintptr_t>(ptr),
+                           kGranularity) ||
       (header & kFreeBit) != 0) {
     ReportBadFree(ptr, "Resize of a pointer that is not a live block");
   }
@@ -270,46 +273,38 @@ absl::Status TlsfByteAllocator::Resize(void* ptr, Layout old_layout,
 void TlsfByteAllocator::CheckLiveBlock(const void* ptr, Layout layout,
                                        const char* who) const {
   const std::uintptr_t address = reinterpret_cast<std::uintptr_t>(ptr);
-  const Region* const table_end = regions_ + region_count_;
-  const Region* const after = std::upper_bound(
-      regions_, table_end, address,
-      [](std::uintptr_t a, const Region& r) { return a < r.start; });
-  if (after == regions_ || !(after - 1)->Contains(address)) {
-    ABSL_RAW_LOG(FATAL, "TlsfByteAllocator::%s(%p): not in a managed region",
-                 who, ptr);
-    std::abort();
+  const Region* const region = regions_.Find(address);
+  if (region == nullptr) {
+    internal::Fatal("TlsfByteAllocator::%s(%p): not in a managed region", who,
+                    ptr);
   }
-  const Region& region = *(after - 1);
   const BlockAddr block = address - kPayloadOffset;
   const std::size_t size = SizeOf(block);
-  if (block < FirstBlockOf(region.start) || size < kMinBlockSize ||
-      size > SentinelOf(region.end) - block) {
-    ABSL_RAW_LOG(FATAL,
-                 "TlsfByteAllocator::%s(%p): no block starts here, or its "
-                 "header is corrupt (size %zu)",
-                 who, ptr, size);
-    std::abort();
+  if (block < FirstBlockOf(region->start) || size < kMinBlockSize ||
+      size > SentinelOf(region->end) - block) {
+    internal::Fatal(
+        "TlsfByteAllocator::%s(%p): no block starts here, or its header is "
+        "corrupt (size %zu)",
+        who, ptr, size);
   }
   if ((Load(block + size + kHeaderOffset) & kPrevFreeBit) != 0) {
-    ABSL_RAW_LOG(FATAL,
-                 "TlsfByteAllocator::%s(%p): the next block's header says this "
-                 "block is free; the heap is corrupt",
-                 who, ptr);
-    std::abort();
+    internal::Fatal(
+        "TlsfByteAllocator::%s(%p): the next block's header says this block "
+        "is free; the heap is corrupt",
+        who, ptr);
   }
   if (!layout.IsValid() || layout.size > kMaxAllocSize ||
-      BlockSizeFor(layout.size) > size || (address & (layout.align - 1)) != 0) {
-    ABSL_RAW_LOG(FATAL,
-                 "TlsfByteAllocator::%s(%p): layout (size %zu, align %zu) does "
-                 "not match the block of %zu bytes",
-                 who, ptr, layout.size, layout.align, size);
-    std::abort();
+      BlockSizeFor(layout.size) > size ||
+      !internal::IsAligned(address, layout.align)) {
+    internal::Fatal(
+        "TlsfByteAllocator::%s(%p): layout (size %zu, align %zu) does not "
+        "match the block of %zu bytes",
+        who, ptr, layout.size, layout.align, size);
   }
 }
 
 void TlsfByteAllocator::ReportBadFree(const void* ptr, const char* what) {
-  ABSL_RAW_LOG(FATAL, "TlsfByteAllocator: bad free of %p: %s", ptr, what);
-  std::abort();  // RawLog(FATAL) aborts, but is not declared noreturn.
+  internal::Fatal("TlsfByteAllocator: bad free of %p: %s", ptr, what);
 }
 
 absl::Status TlsfByteAllocator::CheckInvariants() const {
@@ -318,14 +313,17 @@ absl::Status TlsfByteAllocator::CheckInvariants() const {
         absl::StrCat("TlsfByteAllocator invariant broken: ", parts...));
   };
 
-  for (std::size_t i = 0; i < region_count_; ++i) {
-    if (regions_[i].end - regions_[i].start < kMinRegionSize) {
-      return broken("region ", Describe(regions_[i]), " is too small");
+  const std::span<const Region> regions = regions_.Entries();
+  if (!regions_.IsSortedAndDisjoint()) {
+    return broken("the region table is out of order or has overlaps");
+  }
+  for (std::size_t i = 0; i < regions.size(); ++i) {
+    if (regions[i].size() < kMinRegionSize) {
+      return broken("region ", Describe(regions[i]), " is too small");
     }
-    if (i > 0 && regions_[i - 1].end >= regions_[i].start) {
-      return broken("regions ", Describe(regions_[i - 1]), " and ",
-                    Describe(regions_[i]),
-                    " are out of order, overlap or touch");
+    if (i > 0 && regions[i - 1].end == regions[i].start) {
+      return broken("regions ", Describe(regions[i - 1]), " and ",
+                    Describe(regions[i]), " touch but were not joined");
     }
   }
 
@@ -334,12 +332,12 @@ absl::Status TlsfByteAllocator::CheckInvariants() const {
   absl::flat_hash_set<BlockAddr> free_blocks;
   std::size_t total = 0;
   std::size_t used = 0;
-  for (std::size_t i = 0; i < region_count_; ++i) {
-    const BlockAddr sentinel = SentinelOf(regions_[i].end);
+  for (const Region& region : regions) {
+    const BlockAddr sentinel = SentinelOf(region.end);
     BlockAddr prev = 0;
     std::size_t prev_size = 0;
     bool prev_free = false;
-    BlockAddr block = FirstBlockOf(regions_[i].start);
+    BlockAddr block = FirstBlockOf(region.start);
     for (;; block += prev_size) {
       const std::size_t header = Load(block + kHeaderOffset);
       const std::size_t size = header & ~kFlagMask;
@@ -356,14 +354,14 @@ absl::Status TlsfByteAllocator::CheckInvariants() const {
       if (block == sentinel) {
         if (size != 0 || is_free) {
           return broken("the sentinel at ", Hex(block), " of region ",
-                        Describe(regions_[i]), " is not a used empty block");
+                        Describe(region), " is not a used empty block");
         }
         break;
       }
       if (size < kMinBlockSize || size > kMaxBlockSize ||
           size > sentinel - block) {
         return broken("block ", Hex(block), " has size ", size,
-                      ", which does not fit region ", Describe(regions_[i]));
+                      ", which does not fit region ", Describe(region));
       }
       if (is_free && prev_free && prev_size + size <= kMaxBlockSize) {
         return broken("neighbouring free blocks ", Hex(prev), " and ",

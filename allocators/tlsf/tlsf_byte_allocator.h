@@ -1,16 +1,19 @@
 #ifndef HEAPKIT_ALLOCATORS_TLSF_TLSF_BYTE_ALLOCATOR_H_
 #define HEAPKIT_ALLOCATORS_TLSF_TLSF_BYTE_ALLOCATOR_H_
 
-#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
+#include "absl/base/attributes.h"
 #include "absl/base/optimization.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "allocators/tlsf/internal/tlsf_block.h"
+#include "allocators/tlsf/internal/tlsf_lists.h"
 #include "core/byte_allocator.h"
+#include "core/internal/bits.h"
+#include "core/internal/region_table.h"
 #include "core/layout.h"
 #include "core/region.h"
 
@@ -19,63 +22,24 @@ namespace heapkit {
 // A two-level segregated fit (TLSF) allocator of bytes over caller-given
 // memory.
 //
-// Alloc and Dealloc take constant time whatever the heap size or history: a
-// request is mapped to one of 33 x 32 segregated free lists, a first-level
-// bitmap (one bit per power of two) and 33 second-level bitmaps (one bit per
-// list) find the first non-empty list that can hold it with two
+// Alloc, Dealloc and Resize take constant time whatever the heap size or
+// history: a request is mapped to one of 33 x 32 segregated free lists, two
+// bitmaps find the first non-empty list that can hold it with two
 // count-trailing-zeros, and a freed block merges at once with both physical
 // neighbours. There are no loops on either path.
 //
-// Blocks. Every block starts with a one-word header, its size (a multiple of
-// 16, header included) with two flags: "this block is free" and "the previous
-// block is free". A free block also holds its free-list links in its first two
-// payload words (the back link is left stale while the block heads its list)
-// and, in its last word, a pointer to its own start, which the next block reads
-// to find it when the two merge. A used block therefore costs 8 bytes of
-// overhead. Headers sit at addresses 8 mod 16, so every payload is 16-byte
-// aligned, enough for alignof(std::max_align_t). Block sizes are multiples of
-// kGranularity (16), at least kMinBlockSize (32) and at most kMaxBlockSize
-// (2 TiB - 16). A request of n bytes takes n + 8 rounded up to a multiple of 16
-// and at least 32, plus the tail of the free block it came from when that tail
-// is under 32 bytes or under 1/32 of that rounded size.
+// Contract and limits. Every pointer Alloc returns is aligned to
+// max(layout.align, 16). Its block holds the request plus an 8-byte header,
+// rounded up to a multiple of 16 and to at least 32 bytes, plus under max(32
+// bytes, 1/32 of that) of slack. Requests go up to kMaxAllocSize (2 TiB - 24).
+// Regions of at least kMinRegionSize are accepted; touching ones are joined, so
+// that one block can span them, and up to kMaxRegions separate ones are
+// managed. Each region loses a few bytes to alignment and an end marker (see
+// TotalBytes()).
 //
-// Good fit. Lists below 512 bytes are 16 bytes apart; above, each power of two
-// is split into 32 lists. Alloc rounds the request up to the next list
-// boundary, so any block on the list it finds fits (waste under 1/32 of the
-// request); if that finds nothing, it also tries the head of the request's own
-// list, which keeps a request for the whole of a lone free block satisfiable.
-// A tail left over by less than 1/32 stays with the block, as above: within
-// the waste the list spacing allows anyway, and cheaper than a free fragment
-// that few requests could use. Dealloc files a block under its size rounded
-// down.
-//
-// Alignment. Layouts aligned to 16 or less take the path above. A larger
-// alignment A searches for size + A + 16 bytes, carves the aligned block out of
-// the block it finds and frees the padding in front (at least 32 bytes, or none
-// at all) and the tail behind as blocks of their own, so nothing leaks. The
-// block handed out starts at the returned pointer, so Dealloc finds it in O(1)
-// as for any other block.
-//
-// Regions. Each region gets a 16-byte-aligned run of blocks ending in a
-// sentinel (a used, zero-sized header), so merging never runs off the end. A
-// region that starts below address 16 loses its first bytes, so no block is at
-// address 0. The allocator keeps the managed regions in a sorted table of up to
-// kMaxRegions entries inside the object, to detect overlaps. A region that
-// touches a managed one (its start is that region's end, or its end that
-// region's start) joins it: the sentinel between them becomes free space, so
-// one block can span both, and the table entries merge. Joined regions take one
-// table entry however many were added; an AddMemory that would need a 129th
-// separate entry fails with kNoMemory. A run of memory longer than
-// kMaxBlockSize is cut into several blocks.
-//
-// Statistics. TotalBytes() is the sum of all block sizes, headers included: the
-// size of each separate region minus 16 to 46 bytes of alignment padding and
-// sentinel (a region starting below address 16 also loses its bytes below 16).
-// A region that joins another adds its size to within 15 bytes (and a
-// sentinel's worth more when it fills the gap between two). UsedBytes() is the
-// sum of the sizes of the used blocks, headers and rounding included, so it is
-// 0 whenever nothing is allocated; free padding in front of aligned blocks is
-// not counted.
+// The design (block format, list mapping, alignment, regions, statistics) is
+// described in internal/tlsf_block.h and internal/tlsf_lists.h, next to the
+// code it explains.
 //
 // Checks. Dealloc aborts with a message on a misaligned pointer and on a block
 // already marked free (a double free); without NDEBUG it also checks that the
@@ -86,16 +50,15 @@ namespace heapkit {
 class TlsfByteAllocator final : public ByteAllocator {
  public:
   // The unit of block sizes, and the alignment of every pointer Alloc returns.
-  static constexpr std::size_t kGranularity = 16;
+  static constexpr std::size_t kGranularity = tlsf_internal::kGranularity;
   // The bytes a used block spends on its header.
-  static constexpr std::size_t kHeaderSize = 8;
+  static constexpr std::size_t kHeaderSize = tlsf_internal::kHeaderSize;
   // The smallest block: a header, two free-list links and the back pointer.
-  static constexpr std::size_t kMinBlockSize = 32;
+  static constexpr std::size_t kMinBlockSize = tlsf_internal::kMinBlockSize;
   // The largest block (header included); longer runs are split into several.
-  static constexpr std::size_t kMaxBlockSize =
-      (std::size_t{1} << 41) - kGranularity;
+  static constexpr std::size_t kMaxBlockSize = tlsf_internal::kMaxBlockSize;
   // The largest size Alloc can ever satisfy.
-  static constexpr std::size_t kMaxAllocSize = kMaxBlockSize - kHeaderSize;
+  static constexpr std::size_t kMaxAllocSize = tlsf_internal::kMaxAllocSize;
   // The smallest region Init/AddMemory accept: always room for one block.
   static constexpr std::size_t kMinRegionSize = 80;
   // How many separate (non-touching) regions the allocator can manage.
@@ -137,15 +100,18 @@ class TlsfByteAllocator final : public ByteAllocator {
   // O(1).
   absl::Status Resize(void* ptr, Layout old_layout, std::size_t new_size);
 
-  // Returns the sum of all block sizes; see the class comment.
+  // Returns the sum of all block sizes, headers included: each separate
+  // region's size less some alignment padding and a sentinel (see
+  // internal/tlsf_block.h).
   std::size_t TotalBytes() const override { return total_bytes_; }
 
-  // Returns the sum of the used block sizes; see the class comment.
+  // Returns the sum of the used block sizes, headers and rounding included: 0
+  // whenever nothing is allocated.
   std::size_t UsedBytes() const override { return used_bytes_; }
 
   // Returns how many separate regions are managed (touching regions count
   // once).
-  std::size_t RegionCount() const { return region_count_; }
+  std::size_t RegionCount() const { return regions_.size(); }
 
   // Returns OK, or an InternalError naming the first broken invariant found:
   // region table sorted and disjoint; block sizes sane and adding up to each
@@ -166,125 +132,8 @@ class TlsfByteAllocator final : public ByteAllocator {
   void Walk(F visitor) const;
 
  private:
-  // A block, named by the address 8 bytes before its header (the last word of
-  // the previous block). Never 0.
-  using BlockAddr = std::uintptr_t;
-
-  // A free list, numbered fl * kSlCount + sl: fl is the first level (the power
-  // of two, 0 for the linear lists below 512), sl the second (which 1/32 of
-  // it). Numbering them in order of size lets a search step from the last list
-  // of one power of two to the first of the next by adding 1.
-  using List = unsigned;
-
-  // Word offsets from a BlockAddr.
-  // The previous block's start; valid if the previous block is free.
-  static constexpr std::size_t kPrevPhysOffset = 0;
-  static constexpr std::size_t kHeaderOffset = 8;  // Size | flags.
-  // Valid if free: the next block on the list, 0 at the end.
-  static constexpr std::size_t kNextFreeOffset = 16;
-  // Valid if free and not the head of its list: the previous block on the
-  // list. The head's is left stale, so taking the head never has to write to
-  // (and miss in the cache on) the block after it; RemoveFree tells the head
-  // by comparing with heads_.
-  static constexpr std::size_t kPrevFreeOffset = 24;
-  static constexpr std::size_t kPayloadOffset = 16;
-
-  static constexpr std::size_t kFreeBit = 1;
-  static constexpr std::size_t kPrevFreeBit = 2;
-  static constexpr std::size_t kFlagMask = kGranularity - 1;
-
-  static constexpr int kGranularityLog2 = 4;
-  static constexpr int kSlLog2 = 5;
-  static constexpr unsigned kSlCount = 1u << kSlLog2;
-  // Sizes below this sit on the linear lists of first level 0.
-  static constexpr std::size_t kSmallSize = std::size_t{kSlCount}
-                                            << kGranularityLog2;
-  static constexpr int kSmallSizeLog2 = kSlLog2 + kGranularityLog2;
-  static constexpr unsigned kFlCount =
-      std::bit_width(kMaxBlockSize) - kSmallSizeLog2 + 1;
-  static constexpr List kListCount = kFlCount * kSlCount;
-
-  static_assert(sizeof(void*) == 8, "TLSF block layout assumes 64-bit words");
-  static_assert(std::size_t{1} << kGranularityLog2 == kGranularity);
-  static_assert(kFlCount <= 64, "the first-level bitmap is one word");
-
-  // Block fields live in memory that callers also write with other types, so
-  // they are read and written with memcpy: that keeps the compiler from
-  // reordering them against those writes when Alloc and Dealloc are inlined
-  // into the caller.
-  static std::uintptr_t Load(std::uintptr_t address) {
-    std::uintptr_t word;
-    std::memcpy(&word, reinterpret_cast<const void*>(address), sizeof(word));
-    return word;
-  }
-  static void Store(std::uintptr_t address, std::uintptr_t word) {
-    std::memcpy(reinterpret_cast<void*>(address), &word, sizeof(word));
-  }
-  // Asks for the cache line at `address` ahead of a write to it, so that its
-  // miss overlaps with others instead of following them. A hint only: any
-  // address is harmless. Always inlined, because GCC otherwise finds the
-  // function free of side effects and deletes the calls.
-  ABSL_ATTRIBUTE_ALWAYS_INLINE static void PrefetchForWrite(
-      std::uintptr_t address) {
-    __builtin_prefetch(reinterpret_cast<const void*>(address), 1);
-  }
-
-  static std::size_t SizeOf(BlockAddr block) {
-    return Load(block + kHeaderOffset) & ~kFlagMask;
-  }
-
-  // Returns the block size a request of `size` <= kMaxAllocSize bytes takes.
-  static constexpr std::size_t BlockSizeFor(std::size_t size) {
-    const std::size_t rounded = (size + kHeaderSize + kFlagMask) & ~kFlagMask;
-    return rounded < kMinBlockSize ? kMinBlockSize : rounded;
-  }
-
-  // Returns log2(max(size, kSmallSize)): below kSmallSize the lists are 16
-  // bytes apart, as they are within [kSmallSize, 2 * kSmallSize), so one
-  // formula without a branch serves both.
-  static constexpr unsigned LevelLog2(std::size_t size) {
-    return std::bit_width(size | kSmallSize) - 1;
-  }
-
-  // Returns the list a block of `size` bytes belongs on: the one whose range
-  // holds `size` (kListCount or more for sizes above kMaxBlockSize, which
-  // callers must check). Above kSmallSize the top bit picks the first level
-  // and the next five bits the second.
-  static constexpr List ListFor(std::size_t size) {
-    const unsigned log2 = LevelLog2(size);
-    return ((log2 - kSmallSizeLog2) << kSlLog2) +
-           static_cast<List>(size >> (log2 - kSlLog2));
-  }
-
-  // Returns the first list all of whose blocks hold at least `size` bytes (a
-  // multiple of 16): ListFor(size), or the one after when `size` is not the
-  // lower bound of its list's range.
-  static constexpr List FirstListHolding(std::size_t size) {
-    const unsigned log2 = LevelLog2(size);
-    const unsigned shift = log2 - kSlLog2;
-    return ((log2 - kSmallSizeLog2) << kSlLog2) +
-           static_cast<List>((size + (std::size_t{1} << shift) - 1) >> shift);
-  }
-
-  // Returns the smallest tail that Use() splits off a block of `size` bytes:
-  // one that can form a block and is at least 1/32 of `size`. A smaller tail
-  // stays with the block: the list spacing lets a block exceed its request by
-  // that much anyway, and as a free block of its own it would cost a list
-  // insertion now and a merge later, and be too small for most requests.
-  static constexpr std::size_t MinTailSize(std::size_t size) {
-    return std::max(kMinBlockSize, size >> kSlLog2);
-  }
-
-  // The first block of a run that starts at `start`: 16-aligned and not at 0.
-  static constexpr BlockAddr FirstBlockOf(std::uintptr_t start) {
-    const std::uintptr_t low = start < kGranularity ? kGranularity : start;
-    return (low + kFlagMask) & ~kFlagMask;
-  }
-  // The sentinel of a run that ends at `end`: its header is the last whole word
-  // at an address 8 mod 16 below `end`.
-  static constexpr BlockAddr SentinelOf(std::uintptr_t end) {
-    return (end - 2 * kHeaderSize) & ~kFlagMask;
-  }
+  using BlockAddr = tlsf_internal::BlockAddr;
+  using List = tlsf_internal::List;
 
   // Returns `block`, or for 0 an address whose back link is no_block_link_.
   BlockAddr OrNoBlock(BlockAddr block);
@@ -304,17 +153,17 @@ class TlsfByteAllocator final : public ByteAllocator {
   [[noreturn]] static void ReportBadFree(const void* ptr, const char* what);
   void Reset();
 
-  BlockAddr heads_[kListCount] = {};
-  std::uint32_t sl_bitmaps_[kFlCount] = {};
+  BlockAddr heads_[tlsf_internal::kListCount] = {};
+  std::uint32_t sl_bitmaps_[tlsf_internal::kFlCount] = {};
   std::uint64_t fl_bitmap_ = 0;
   // Written, never read: stands in for the back link of a missing list
   // neighbour, so that list updates need not branch on it.
   BlockAddr no_block_link_ = 0;
   std::size_t used_bytes_ = 0;
   std::size_t total_bytes_ = 0;
-  std::size_t region_count_ = 0;
-  Region regions_[kMaxRegions] =
-      {};  // Sorted by start, disjoint, not touching.
+  // The managed regions: sorted, disjoint and not touching (touching ones are
+  // joined).
+  internal::RegionTable<Region, kMaxRegions> regions_;
 };
 
 // Implementation details: the hot paths are inline, and Alloc and Dealloc
@@ -332,13 +181,17 @@ inline TlsfByteAllocator::BlockAddr TlsfByteAllocator::OrNoBlock(
     BlockAddr block) {
   // A select rather than a branch: whether a list neighbour exists is as good
   // as random, so a branch on it would often be mispredicted.
-  const BlockAddr no_block =
-      reinterpret_cast<std::uintptr_t>(&no_block_link_) - kPrevFreeOffset;
+  const BlockAddr no_block = reinterpret_cast<std::uintptr_t>(&no_block_link_) -
+                             tlsf_internal::kPrevFreeOffset;
   return block != 0 ? block : no_block;
 }
 
 inline void TlsfByteAllocator::InsertFree(BlockAddr block, std::size_t size) {
-  const List list = ListFor(size);
+  using tlsf_internal::kNextFreeOffset;
+  using tlsf_internal::kPrevFreeOffset;
+  using tlsf_internal::kSlCount;
+  using tlsf_internal::Store;
+  const List list = tlsf_internal::ListFor(size);
   const BlockAddr head = heads_[list];
   // The new head's back link stays stale (see kPrevFreeOffset); the old head's
   // becomes valid now that it is not the head.
@@ -350,6 +203,11 @@ inline void TlsfByteAllocator::InsertFree(BlockAddr block, std::size_t size) {
 }
 
 inline void TlsfByteAllocator::RemoveFree(BlockAddr block, List list) {
+  using tlsf_internal::kNextFreeOffset;
+  using tlsf_internal::kPrevFreeOffset;
+  using tlsf_internal::kSlCount;
+  using tlsf_internal::Load;
+  using tlsf_internal::Store;
   const BlockAddr next = Load(block + kNextFreeOffset);
   if (ABSL_PREDICT_FALSE(heads_[list] != block)) {
     const BlockAddr prev = Load(block + kPrevFreeOffset);
@@ -370,9 +228,12 @@ inline void TlsfByteAllocator::RemoveFree(BlockAddr block, List list) {
 // 0.
 inline TlsfByteAllocator::BlockAddr TlsfByteAllocator::TakeFreeBlock(
     std::size_t size) {
-  const List wanted = FirstListHolding(size);
+  using tlsf_internal::kSlCount;
+  const List wanted = tlsf_internal::FirstListHolding(size);
   unsigned fl = wanted / kSlCount;
-  if (ABSL_PREDICT_FALSE(fl >= kFlCount)) return TakeExactFit(size);
+  if (ABSL_PREDICT_FALSE(fl >= tlsf_internal::kFlCount)) {
+    return TakeExactFit(size);
+  }
   std::uint32_t sl_map =
       sl_bitmaps_[fl] & (~std::uint32_t{0} << (wanted % kSlCount));
   if (sl_map == 0) {
@@ -388,7 +249,7 @@ inline TlsfByteAllocator::BlockAddr TlsfByteAllocator::TakeFreeBlock(
   // write the header of a tail block `size` bytes on, or of the next block
   // near there: start that miss now rather than after this block's header
   // arrives.
-  PrefetchForWrite(block + size);
+  tlsf_internal::PrefetchForWrite(block + size);
   RemoveFree(block, list);
   return block;
 }
@@ -399,6 +260,13 @@ inline TlsfByteAllocator::BlockAddr TlsfByteAllocator::TakeFreeBlock(
 // header must be valid.
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void TlsfByteAllocator::Release(
     BlockAddr block) {
+  using tlsf_internal::kFlagMask;
+  using tlsf_internal::kFreeBit;
+  using tlsf_internal::kHeaderOffset;
+  using tlsf_internal::kPrevFreeBit;
+  using tlsf_internal::kPrevPhysOffset;
+  using tlsf_internal::Load;
+  using tlsf_internal::Store;
   std::size_t header = Load(block + kHeaderOffset);
   std::size_t size = header & ~kFlagMask;
   // Read the next header before following the back pointer: the two misses
@@ -413,7 +281,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void TlsfByteAllocator::Release(
       // The stale header, now inside the merged block, still says "free", so a
       // second Dealloc of this block is caught.
       Store(block + kHeaderOffset, header | kFreeBit);
-      RemoveFree(prev, ListFor(prev_size));
+      RemoveFree(prev, tlsf_internal::ListFor(prev_size));
       block = prev;
       size += prev_size;
       header = prev_header;
@@ -422,7 +290,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void TlsfByteAllocator::Release(
   const std::size_t next_size = next_header & ~kFlagMask;
   if ((next_header & kFreeBit) &&
       ABSL_PREDICT_TRUE(size + next_size <= kMaxBlockSize)) {
-    RemoveFree(next, ListFor(next_size));
+    RemoveFree(next, tlsf_internal::ListFor(next_size));
     size += next_size;
     // The block after `next` already says its predecessor is free: only its
     // back pointer changes.
@@ -440,12 +308,18 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void TlsfByteAllocator::Release(
 // block keeps it), and returns its payload. The block after `block` must still
 // say that its predecessor is free, as it does after TakeFreeBlock().
 inline void* TlsfByteAllocator::Use(BlockAddr block, std::size_t size) {
+  using tlsf_internal::kFlagMask;
+  using tlsf_internal::kFreeBit;
+  using tlsf_internal::kHeaderOffset;
+  using tlsf_internal::kPrevFreeBit;
+  using tlsf_internal::Load;
+  using tlsf_internal::Store;
   const std::size_t header = Load(block + kHeaderOffset);
   const std::size_t block_size = header & ~kFlagMask;
   const BlockAddr next = block + block_size;
   const std::size_t next_header = Load(next + kHeaderOffset);
   const std::size_t tail_size = block_size - size;
-  if (tail_size >= MinTailSize(size)) {
+  if (tail_size >= tlsf_internal::MinTailSize(size)) {
     // The tail becomes a free block. The next block already says its
     // predecessor is free and is used (free blocks never touch) unless the two
     // were kept apart by kMaxBlockSize; only then can the tail merge.
@@ -454,7 +328,7 @@ inline void* TlsfByteAllocator::Use(BlockAddr block, std::size_t size) {
     if (ABSL_PREDICT_FALSE(next_header & kFreeBit)) {
       ReleaseTailSlow(tail);
     } else {
-      Store(next + kPrevPhysOffset, tail);
+      Store(next + tlsf_internal::kPrevPhysOffset, tail);
       InsertFree(tail, tail_size);
     }
   } else {
@@ -463,7 +337,7 @@ inline void* TlsfByteAllocator::Use(BlockAddr block, std::size_t size) {
   }
   Store(block + kHeaderOffset, size | (header & kPrevFreeBit));
   used_bytes_ += size;
-  return reinterpret_cast<void*>(block + kPayloadOffset);
+  return reinterpret_cast<void*>(block + tlsf_internal::kPayloadOffset);
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline absl::StatusOr<void*>
@@ -471,13 +345,13 @@ TlsfByteAllocator::Alloc(Layout layout) {
   // One test sends invalid, huge and over-aligned layouts to the slow path.
   // An alignment that is a power of two up to 16 and a size up to
   // kMaxAllocSize make a valid layout; this test, unlike Layout::IsValid(),
-  // needs no population count, which without -mpopcnt is a library call.
+  // needs no bound that depends on the alignment.
   if (ABSL_PREDICT_FALSE(layout.align - 1 >= kGranularity ||
-                         (layout.align & (layout.align - 1)) != 0 ||
+                         !internal::IsPowerOfTwo(layout.align) ||
                          layout.size > kMaxAllocSize)) {
     return AllocSlow(layout);
   }
-  const std::size_t size = BlockSizeFor(layout.size);
+  const std::size_t size = tlsf_internal::BlockSizeFor(layout.size);
   const BlockAddr block = TakeFreeBlock(size);
   if (ABSL_PREDICT_FALSE(block == 0)) return NoFitError(layout);
   return Use(block, size);
@@ -485,20 +359,23 @@ TlsfByteAllocator::Alloc(Layout layout) {
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void TlsfByteAllocator::Dealloc(
     void* ptr, Layout layout) {
+  using tlsf_internal::BlockSizeFor;
+  using tlsf_internal::kHeaderOffset;
+  using tlsf_internal::Load;
   if (ptr == nullptr) return;
   const std::uintptr_t address = reinterpret_cast<std::uintptr_t>(ptr);
-  if (ABSL_PREDICT_FALSE((address & kFlagMask) != 0)) {
+  if (ABSL_PREDICT_FALSE(!internal::IsAligned(address, kGranularity))) {
     ReportBadFree(ptr,
                   "the pointer is not 16-byte aligned, so no block has it");
   }
-  const BlockAddr block = address - kPayloadOffset;
+  const BlockAddr block = address - tlsf_internal::kPayloadOffset;
   // The next block's header, which Release() reads and writes, is where the
   // layout says the block ends, or a little further on when Use() left a short
   // tail with the block: start that miss together with the one on this
   // block's header. A wrong layout only wastes the hint.
-  PrefetchForWrite(block + BlockSizeFor(layout.size));
+  tlsf_internal::PrefetchForWrite(block + BlockSizeFor(layout.size));
   const std::size_t header = Load(block + kHeaderOffset);
-  if (ABSL_PREDICT_FALSE(header & kFreeBit)) {
+  if (ABSL_PREDICT_FALSE(header & tlsf_internal::kFreeBit)) {
     ReportBadFree(ptr, "double free: the block is already free");
   }
 #ifndef NDEBUG
@@ -507,14 +384,20 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void TlsfByteAllocator::Dealloc(
   Release(block);
   // After Release(), which then reuses `header` rather than reloading it past
   // this store.
-  used_bytes_ -= header & ~kFlagMask;
+  used_bytes_ -= header & ~tlsf_internal::kFlagMask;
 }
 
 template <class F>
 void TlsfByteAllocator::Walk(F visitor) const {
-  for (std::size_t i = 0; i < region_count_; ++i) {
-    const BlockAddr sentinel = SentinelOf(regions_[i].end);
-    for (BlockAddr block = FirstBlockOf(regions_[i].start); block < sentinel;) {
+  using tlsf_internal::kFlagMask;
+  using tlsf_internal::kFreeBit;
+  using tlsf_internal::kHeaderOffset;
+  using tlsf_internal::kPayloadOffset;
+  using tlsf_internal::Load;
+  for (const Region& region : regions_.Entries()) {
+    const BlockAddr sentinel = tlsf_internal::SentinelOf(region.end);
+    for (BlockAddr block = tlsf_internal::FirstBlockOf(region.start);
+         block < sentinel;) {
       const std::size_t header = Load(block + kHeaderOffset);
       const std::size_t size = header & ~kFlagMask;
       if (size == 0) break;  // Corrupt: do not loop forever.
