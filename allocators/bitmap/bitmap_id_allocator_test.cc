@@ -3,152 +3,140 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <optional>
 #include <random>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "allocators/bitmap/random_test_util.h"
 #include "core/alloc_error.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/constants.h"
 #include "tests/interval_model.h"
+#include "tests/matchers.h"
 
 namespace heapkit {
 namespace {
 
 using testing::IntervalModel;
-
-constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
-
-std::optional<AllocError> ErrorOf(const absl::Status& status) {
-  return GetAllocError(status);
-}
-std::optional<AllocError> ErrorOf(const absl::StatusOr<std::size_t>& result) {
-  return GetAllocError(result.status());
-}
+using testing::IsAllocError;
+using testing::IsOk;
+using testing::kMax;
+using testing::RunEverySeed;
 
 TEST(BitmapIdAllocatorTest, HandsOutLowestFreeIds) {
   BitmapIdAllocator ids;
-  ASSERT_TRUE(ids.Init(100, 50).ok());
+  ASSERT_THAT(ids.Init(100, 50), IsOk());
   EXPECT_EQ(ids.Size(), 50u);
   EXPECT_EQ(ids.Used(), 0u);
   EXPECT_EQ(ids.Available(), 50u);
   for (std::size_t expected = 100; expected < 150; ++expected) {
-    absl::StatusOr<std::size_t> id = ids.AllocId(1, 1);
-    ASSERT_TRUE(id.ok()) << id.status();
-    EXPECT_EQ(*id, expected);
+    ASSERT_OK_AND_ASSIGN(std::size_t id, ids.AllocId(1, 1));
+    EXPECT_EQ(id, expected);
     EXPECT_TRUE(ids.IsAllocated(expected));
   }
-  EXPECT_EQ(ErrorOf(ids.AllocId(1, 1)), AllocError::kNoMemory);
+  EXPECT_THAT(ids.AllocId(1, 1), IsAllocError(AllocError::kNoMemory));
   EXPECT_EQ(ids.Available(), 0u);
-  ASSERT_TRUE(ids.DeallocId(120, 1).ok());
+  ASSERT_THAT(ids.DeallocId(120, 1), IsOk());
   EXPECT_FALSE(ids.IsAllocated(120));
-  absl::StatusOr<std::size_t> again = ids.AllocId(1, 1);
-  ASSERT_TRUE(again.ok());
-  EXPECT_EQ(*again, 120u);
+  ASSERT_OK_AND_ASSIGN(std::size_t again, ids.AllocId(1, 1));
+  EXPECT_EQ(again, 120u);
   EXPECT_FALSE(ids.IsAllocated(99));
   EXPECT_FALSE(ids.IsAllocated(150));
 }
 
 TEST(BitmapIdAllocatorTest, RunsAreAlignedOnTheIdValue) {
   BitmapIdAllocator ids;
-  ASSERT_TRUE(ids.Init(3, 1000).ok());  // IDs 3..1002.
-  absl::StatusOr<std::size_t> a = ids.AllocId(4, 4);
-  ASSERT_TRUE(a.ok());
-  EXPECT_EQ(*a, 4u);
-  absl::StatusOr<std::size_t> b = ids.AllocId(1, 256);
-  ASSERT_TRUE(b.ok());
-  EXPECT_EQ(*b, 256u);
-  absl::StatusOr<std::size_t> c = ids.AllocId(100, 128);
-  ASSERT_TRUE(c.ok());
-  EXPECT_EQ(*c, 128u);
-  absl::StatusOr<std::size_t> e = ids.AllocId(100, 256);
-  ASSERT_TRUE(e.ok());
-  EXPECT_EQ(*e, 512u);  // 0 is not managed and 256 is taken.
-  absl::StatusOr<std::size_t> d = ids.AllocId(2, 1);
-  ASSERT_TRUE(d.ok());
-  EXPECT_EQ(*d, 8u);
+  ASSERT_THAT(ids.Init(3, 1000), IsOk());  // IDs 3..1002.
+  ASSERT_OK_AND_ASSIGN(std::size_t a, ids.AllocId(4, 4));
+  EXPECT_EQ(a, 4u);
+  ASSERT_OK_AND_ASSIGN(std::size_t b, ids.AllocId(1, 256));
+  EXPECT_EQ(b, 256u);
+  ASSERT_OK_AND_ASSIGN(std::size_t c, ids.AllocId(100, 128));
+  EXPECT_EQ(c, 128u);
+  ASSERT_OK_AND_ASSIGN(std::size_t e, ids.AllocId(100, 256));
+  EXPECT_EQ(e, 512u);  // 0 is not managed and 256 is taken.
+  ASSERT_OK_AND_ASSIGN(std::size_t d, ids.AllocId(2, 1));
+  EXPECT_EQ(d, 8u);
   EXPECT_EQ(ids.Used(), 207u);
-  EXPECT_EQ(ErrorOf(ids.AllocId(1, 1024)), AllocError::kNoMemory);
-  EXPECT_EQ(ErrorOf(ids.AllocId(0, 1)), AllocError::kInvalidParam);
-  EXPECT_EQ(ErrorOf(ids.AllocId(1, 0)), AllocError::kInvalidParam);
-  EXPECT_EQ(ErrorOf(ids.AllocId(1, 3)), AllocError::kInvalidParam);
-  EXPECT_EQ(ErrorOf(ids.AllocId(1001, 1)), AllocError::kNoMemory);
+  EXPECT_THAT(ids.AllocId(1, 1024), IsAllocError(AllocError::kNoMemory));
+  EXPECT_THAT(ids.AllocId(0, 1), IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(ids.AllocId(1, 0), IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(ids.AllocId(1, 3), IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(ids.AllocId(1001, 1), IsAllocError(AllocError::kNoMemory));
   EXPECT_EQ(ids.Used(), 207u);
 }
 
 TEST(BitmapIdAllocatorTest, AllocFixedIdRules) {
   BitmapIdAllocator ids;
-  ASSERT_TRUE(ids.Init(10, 10).ok());
-  EXPECT_TRUE(ids.AllocFixedId(15).ok());
+  ASSERT_THAT(ids.Init(10, 10), IsOk());
+  EXPECT_THAT(ids.AllocFixedId(15), IsOk());
   EXPECT_TRUE(ids.IsAllocated(15));
-  EXPECT_EQ(ErrorOf(ids.AllocFixedId(15)), AllocError::kMemoryOverlap);
-  EXPECT_EQ(ErrorOf(ids.AllocFixedId(9)), AllocError::kInvalidParam);
-  EXPECT_EQ(ErrorOf(ids.AllocFixedId(20)), AllocError::kInvalidParam);
-  EXPECT_EQ(ErrorOf(ids.AllocFixedId(kMax)), AllocError::kInvalidParam);
-  EXPECT_TRUE(ids.AllocFixedId(10).ok());
-  EXPECT_TRUE(ids.AllocFixedId(19).ok());
+  EXPECT_THAT(ids.AllocFixedId(15), IsAllocError(AllocError::kMemoryOverlap));
+  EXPECT_THAT(ids.AllocFixedId(9), IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(ids.AllocFixedId(20), IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(ids.AllocFixedId(kMax), IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(ids.AllocFixedId(10), IsOk());
+  EXPECT_THAT(ids.AllocFixedId(19), IsOk());
   EXPECT_EQ(ids.Used(), 3u);
   // AllocId works around the fixed IDs: free are 11..14 and 16..18.
-  EXPECT_EQ(ErrorOf(ids.AllocId(5, 1)), AllocError::kNoMemory);
-  absl::StatusOr<std::size_t> four = ids.AllocId(4, 1);
-  ASSERT_TRUE(four.ok());
-  EXPECT_EQ(*four, 11u);
-  absl::StatusOr<std::size_t> three = ids.AllocId(3, 1);
-  ASSERT_TRUE(three.ok());
-  EXPECT_EQ(*three, 16u);
+  EXPECT_THAT(ids.AllocId(5, 1), IsAllocError(AllocError::kNoMemory));
+  ASSERT_OK_AND_ASSIGN(std::size_t four, ids.AllocId(4, 1));
+  EXPECT_EQ(four, 11u);
+  ASSERT_OK_AND_ASSIGN(std::size_t three, ids.AllocId(3, 1));
+  EXPECT_EQ(three, 16u);
   EXPECT_EQ(ids.Available(), 0u);
 }
 
 TEST(BitmapIdAllocatorTest, DeallocIsAllOrNothing) {
   BitmapIdAllocator ids;
-  ASSERT_TRUE(ids.Init(0, 64).ok());
-  absl::StatusOr<std::size_t> run = ids.AllocId(8, 8);
-  ASSERT_TRUE(run.ok());
-  ASSERT_EQ(*run, 0u);
-  EXPECT_EQ(ErrorOf(ids.DeallocId(0, 9)), AllocError::kNotAllocated);
-  EXPECT_EQ(ErrorOf(ids.DeallocId(1000, 1)), AllocError::kNotAllocated);
-  EXPECT_EQ(ErrorOf(ids.DeallocId(60, 10)), AllocError::kNotAllocated);
-  EXPECT_EQ(ErrorOf(ids.DeallocId(0, kMax)), AllocError::kNotAllocated);
-  EXPECT_EQ(ErrorOf(ids.DeallocId(0, 0)), AllocError::kInvalidParam);
+  ASSERT_THAT(ids.Init(0, 64), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::size_t run, ids.AllocId(8, 8));
+  ASSERT_EQ(run, 0u);
+  EXPECT_THAT(ids.DeallocId(0, 9), IsAllocError(AllocError::kNotAllocated));
+  EXPECT_THAT(ids.DeallocId(1000, 1), IsAllocError(AllocError::kNotAllocated));
+  EXPECT_THAT(ids.DeallocId(60, 10), IsAllocError(AllocError::kNotAllocated));
+  EXPECT_THAT(ids.DeallocId(0, kMax), IsAllocError(AllocError::kNotAllocated));
+  EXPECT_THAT(ids.DeallocId(0, 0), IsAllocError(AllocError::kInvalidParam));
   EXPECT_EQ(ids.Used(), 8u);
   for (std::size_t id = 0; id < 8; ++id) EXPECT_TRUE(ids.IsAllocated(id));
 
-  ASSERT_TRUE(ids.DeallocId(3, 1).ok());
-  EXPECT_EQ(ErrorOf(ids.DeallocId(0, 8)), AllocError::kNotAllocated);
+  ASSERT_THAT(ids.DeallocId(3, 1), IsOk());
+  EXPECT_THAT(ids.DeallocId(0, 8), IsAllocError(AllocError::kNotAllocated));
   EXPECT_EQ(ids.Used(), 7u);
   EXPECT_TRUE(ids.IsAllocated(0));
   EXPECT_TRUE(ids.IsAllocated(7));
-  EXPECT_EQ(ErrorOf(ids.DeallocId(3, 1)), AllocError::kNotAllocated);
-  EXPECT_TRUE(ids.DeallocId(0, 3).ok());
-  EXPECT_TRUE(ids.DeallocId(4, 4).ok());
+  EXPECT_THAT(ids.DeallocId(3, 1), IsAllocError(AllocError::kNotAllocated));
+  EXPECT_THAT(ids.DeallocId(0, 3), IsOk());
+  EXPECT_THAT(ids.DeallocId(4, 4), IsOk());
   EXPECT_EQ(ids.Used(), 0u);
 }
 
 TEST(BitmapIdAllocatorTest, RangesFarApartAndOverlap) {
   BitmapIdAllocator ids;
-  ASSERT_TRUE(ids.Init(1, 3).ok());
-  ASSERT_TRUE(ids.AddMemory(std::size_t{1} << 40, 1000).ok());
+  ASSERT_THAT(ids.Init(1, 3), IsOk());
+  ASSERT_THAT(ids.AddMemory(std::size_t{1} << 40, 1000), IsOk());
   EXPECT_EQ(ids.Size(), 1003u);
-  EXPECT_EQ(ErrorOf(ids.AddMemory(3, 10)), AllocError::kMemoryOverlap);
-  EXPECT_EQ(ErrorOf(ids.AddMemory((std::size_t{1} << 40) + 999, 1)),
-            AllocError::kMemoryOverlap);
-  EXPECT_EQ(ErrorOf(ids.AddMemory(5, 0)), AllocError::kInvalidParam);
-  EXPECT_EQ(ErrorOf(ids.AddMemory(kMax - 1, 5)), AllocError::kInvalidParam);
+  EXPECT_THAT(ids.AddMemory(3, 10), IsAllocError(AllocError::kMemoryOverlap));
+  EXPECT_THAT(ids.AddMemory((std::size_t{1} << 40) + 999, 1),
+              IsAllocError(AllocError::kMemoryOverlap));
+  EXPECT_THAT(ids.AddMemory(5, 0), IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(ids.AddMemory(kMax - 1, 5),
+              IsAllocError(AllocError::kInvalidParam));
   EXPECT_EQ(ids.Size(), 1003u);
-  ASSERT_TRUE(ids.AddMemory(4, 1).ok());  // Touches the first range.
+  ASSERT_THAT(ids.AddMemory(4, 1), IsOk());  // Touches the first range.
   EXPECT_EQ(ids.Size(), 1004u);
 
-  absl::StatusOr<std::size_t> run = ids.AllocId(4, 1);
-  ASSERT_TRUE(run.ok());
-  EXPECT_EQ(*run, std::size_t{1} << 40);  // 1..4 is two ranges, not one run.
-  EXPECT_TRUE(ids.AllocFixedId(4).ok());
-  EXPECT_TRUE(ids.AllocFixedId(3).ok());
-  EXPECT_EQ(ErrorOf(ids.DeallocId(3, 2)), AllocError::kNotAllocated);
+  ASSERT_OK_AND_ASSIGN(std::size_t run, ids.AllocId(4, 1));
+  EXPECT_EQ(run, std::size_t{1} << 40);  // 1..4 is two ranges, not one run.
+  EXPECT_THAT(ids.AllocFixedId(4), IsOk());
+  EXPECT_THAT(ids.AllocFixedId(3), IsOk());
+  EXPECT_THAT(ids.DeallocId(3, 2), IsAllocError(AllocError::kNotAllocated));
   EXPECT_EQ(ids.Used(), 6u);
 
-  ASSERT_TRUE(ids.Init(7, 1).ok());
+  ASSERT_THAT(ids.Init(7, 1), IsOk());
   EXPECT_EQ(ids.Size(), 1u);
   EXPECT_EQ(ids.Used(), 0u);
   EXPECT_FALSE(ids.IsAllocated(std::size_t{1} << 40));
@@ -156,15 +144,14 @@ TEST(BitmapIdAllocatorTest, RangesFarApartAndOverlap) {
 
 TEST(BitmapIdAllocatorTest, RangeAtTheTopGivesUpTheLastId) {
   BitmapIdAllocator ids;
-  ASSERT_TRUE(ids.Init(kMax - 9, 10).ok());
+  ASSERT_THAT(ids.Init(kMax - 9, 10), IsOk());
   EXPECT_EQ(ids.Size(), 9u);
-  EXPECT_TRUE(ids.AllocFixedId(kMax - 1).ok());
-  EXPECT_EQ(ErrorOf(ids.AllocFixedId(kMax)), AllocError::kInvalidParam);
-  absl::StatusOr<std::size_t> aligned = ids.AllocId(1, 8);
-  ASSERT_TRUE(aligned.ok());
-  EXPECT_EQ(*aligned, kMax - 7);
-  EXPECT_EQ(ErrorOf(ids.AllocId(1, std::size_t{1} << 63)),
-            AllocError::kNoMemory);
+  EXPECT_THAT(ids.AllocFixedId(kMax - 1), IsOk());
+  EXPECT_THAT(ids.AllocFixedId(kMax), IsAllocError(AllocError::kInvalidParam));
+  ASSERT_OK_AND_ASSIGN(std::size_t aligned, ids.AllocId(1, 8));
+  EXPECT_EQ(aligned, kMax - 7);
+  EXPECT_THAT(ids.AllocId(1, std::size_t{1} << 63),
+              IsAllocError(AllocError::kNoMemory));
 }
 
 TEST(BitmapIdAllocatorTest, CallerGivenStorage) {
@@ -173,15 +160,14 @@ TEST(BitmapIdAllocatorTest, CallerGivenStorage) {
   EXPECT_EQ(storage.size(), 512u + 2u * (8u + 1u));
   EXPECT_EQ(BitmapIdAllocator::StorageWords(5, 0), 0u);
   BitmapIdAllocator pids;
-  EXPECT_EQ(ErrorOf(pids.InitWithStorage(
-                0, kPids,
-                std::span<std::uint64_t>(storage.data(), storage.size() - 1))),
-            AllocError::kInvalidParam);
-  ASSERT_TRUE(pids.InitWithStorage(0, kPids, storage).ok());
-  ASSERT_TRUE(pids.AllocFixedId(0).ok());  // PID 0 is reserved.
-  absl::StatusOr<std::size_t> init = pids.AllocId(1, 1);
-  ASSERT_TRUE(init.ok());
-  EXPECT_EQ(*init, 1u);
+  EXPECT_THAT(pids.InitWithStorage(
+                  0, kPids,
+                  std::span<std::uint64_t>(storage.data(), storage.size() - 1)),
+              IsAllocError(AllocError::kInvalidParam));
+  ASSERT_THAT(pids.InitWithStorage(0, kPids, storage), IsOk());
+  ASSERT_THAT(pids.AllocFixedId(0), IsOk());  // PID 0 is reserved.
+  ASSERT_OK_AND_ASSIGN(std::size_t init, pids.AllocId(1, 1));
+  EXPECT_EQ(init, 1u);
   EXPECT_EQ(storage[0] & 0b11, 0u);  // Both leaf bits now read "used".
 }
 
@@ -222,8 +208,8 @@ class RandomIdTest {
     std::size_t next = Uniform(0, 1000);
     for (int i = 0; i < ranges; ++i) {
       const std::size_t count = Uniform(1, 2500);
-      ASSERT_TRUE(i == 0 ? ids_.Init(next, count).ok()
-                         : ids_.AddMemory(next, count).ok());
+      ASSERT_THAT(i == 0 ? ids_.Init(next, count) : ids_.AddMemory(next, count),
+                  IsOk());
       model_.AddRange(next, next + count);
       next += count;
       if (Uniform(0, 2) != 0) next += Uniform(1, std::size_t{1} << 36);
@@ -272,10 +258,10 @@ class RandomIdTest {
     const std::optional<std::size_t> expected = model_.FirstFit(count, align);
     absl::StatusOr<std::size_t> got = ids_.AllocId(count, align);
     if (!expected.has_value()) {
-      ASSERT_EQ(ErrorOf(got), AllocError::kNoMemory) << "step " << step_;
+      ASSERT_THAT(got, IsAllocError(AllocError::kNoMemory)) << "step " << step_;
       return;
     }
-    ASSERT_TRUE(got.ok()) << "step " << step_ << ": " << got.status();
+    ASSERT_THAT(got, IsOk()) << "step " << step_;
     ASSERT_EQ(*got % align, 0u) << "step " << step_;
     ASSERT_TRUE(model_.CanAllocateAt(*got, count)) << "step " << step_;
     ASSERT_EQ(*got, *expected) << "step " << step_ << ": not the lowest";
@@ -286,12 +272,13 @@ class RandomIdTest {
     const std::size_t id = RandomId();
     const absl::Status status = ids_.AllocFixedId(id);
     if (!model_.InOneRange(id, 1)) {
-      ASSERT_EQ(ErrorOf(status), AllocError::kInvalidParam) << "step " << step_;
+      ASSERT_THAT(status, IsAllocError(AllocError::kInvalidParam))
+          << "step " << step_;
     } else if (model_.IsUsed(id)) {
-      ASSERT_EQ(ErrorOf(status), AllocError::kMemoryOverlap)
+      ASSERT_THAT(status, IsAllocError(AllocError::kMemoryOverlap))
           << "step " << step_;
     } else {
-      ASSERT_TRUE(status.ok()) << "step " << step_ << ": " << status;
+      ASSERT_THAT(status, IsOk()) << "step " << step_;
       model_.MarkUsed(id, 1);
     }
     ASSERT_NO_FATAL_FAILURE(CheckIds(id, 1));
@@ -307,12 +294,13 @@ class RandomIdTest {
     }
     const absl::Status status = ids_.DeallocId(start, count);
     if (count == 0) {
-      ASSERT_EQ(ErrorOf(status), AllocError::kInvalidParam) << "step " << step_;
+      ASSERT_THAT(status, IsAllocError(AllocError::kInvalidParam))
+          << "step " << step_;
     } else if (model_.CanFree(start, count)) {
-      ASSERT_TRUE(status.ok()) << "step " << step_ << ": " << status;
+      ASSERT_THAT(status, IsOk()) << "step " << step_;
       model_.MarkFree(start, count);
     } else {
-      ASSERT_EQ(ErrorOf(status), AllocError::kNotAllocated)
+      ASSERT_THAT(status, IsAllocError(AllocError::kNotAllocated))
           << "step " << step_ << ": DeallocId(" << start << ", " << count
           << ")";
     }
@@ -347,14 +335,8 @@ class RandomIdTest {
 };
 
 TEST(BitmapIdAllocatorTest, RandomOperationsMatchIntervalModel) {
-  constexpr int kSeeds = 40;
-  constexpr int kOpsPerSeed = 5000;  // 200k operations in all.
-  for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
-    SCOPED_TRACE(::testing::Message() << "seed " << seed);
-    RandomIdTest test(seed);
-    test.Run(kOpsPerSeed);
-    if (::testing::Test::HasFatalFailure()) return;
-  }
+  // 200k operations in all.
+  RunEverySeed<RandomIdTest>(/*seeds=*/40, /*ops_per_seed=*/5000);
 }
 
 }  // namespace

@@ -10,49 +10,48 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "allocators/bitmap/random_test_util.h"
 #include "core/alloc_error.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/constants.h"
 #include "tests/interval_model.h"
+#include "tests/matchers.h"
 
 namespace heapkit {
 namespace {
 
 using testing::IntervalModel;
+using testing::IsAllocError;
+using testing::IsOk;
+using testing::kGiB;
+using testing::kKiB;
+using testing::kMax;
+using testing::kMiB;
+using testing::kTiB;
+using testing::RunEverySeed;
 
 constexpr std::size_t kPage = 4096;
-constexpr std::uintptr_t kKiB = 1024;
-constexpr std::uintptr_t kMiB = 1024 * kKiB;
-constexpr std::uintptr_t kGiB = 1024 * kMiB;
-constexpr std::uintptr_t kTiB = 1024 * kGiB;
 
 using Allocator = BitmapPageAllocator<>;
-
-std::optional<AllocError> ErrorOf(const absl::Status& status) {
-  return GetAllocError(status);
-}
-template <class T>
-std::optional<AllocError> ErrorOf(const absl::StatusOr<T>& result) {
-  return GetAllocError(result.status());
-}
 
 // --- The seed crate's unit cases, kept exact. ---
 
 TEST(BitmapPageAllocatorTest, SeedOnePage) {
   Allocator pages;
-  ASSERT_TRUE(pages.Init(kPage, kPage).ok());
+  ASSERT_THAT(pages.Init(kPage, kPage), IsOk());
   EXPECT_EQ(pages.PageSize(), kPage);
   EXPECT_EQ(pages.TotalPages(), 1u);
   EXPECT_EQ(pages.UsedPages(), 0u);
   EXPECT_EQ(pages.AvailablePages(), 1u);
 
-  absl::StatusOr<std::uintptr_t> addr = pages.AllocPages(1, kPage);
-  ASSERT_TRUE(addr.ok()) << addr.status();
-  EXPECT_EQ(*addr, 0x1000u);
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t addr, pages.AllocPages(1, kPage));
+  EXPECT_EQ(addr, 0x1000u);
   EXPECT_EQ(pages.UsedPages(), 1u);
   EXPECT_EQ(pages.AvailablePages(), 0u);
-  EXPECT_EQ(ErrorOf(pages.AllocPages(1, kPage)), AllocError::kNoMemory);
+  EXPECT_THAT(pages.AllocPages(1, kPage), IsAllocError(AllocError::kNoMemory));
 
-  EXPECT_TRUE(pages.DeallocPages(*addr, 1).ok());
+  EXPECT_THAT(pages.DeallocPages(addr, 1), IsOk());
   EXPECT_EQ(pages.UsedPages(), 0u);
   EXPECT_EQ(pages.AvailablePages(), 1u);
 }
@@ -61,18 +60,17 @@ TEST(BitmapPageAllocatorTest, SeedTwoGiBAtOneGiBPlusOnePage) {
   constexpr std::uintptr_t kBase = kGiB + kPage;
   constexpr std::size_t kSize = 2 * kGiB;
   Allocator pages;
-  ASSERT_TRUE(pages.Init(kBase, kSize).ok());
+  ASSERT_THAT(pages.Init(kBase, kSize), IsOk());
   // The whole region is usable: nothing is lost to the 1 GiB boundary.
   EXPECT_EQ(pages.TotalPages(), kSize / kPage);
 
   for (std::size_t n = 1; n <= 1000; n *= 10) {
     SCOPED_TRACE(::testing::Message() << n << " pages");
     EXPECT_EQ(pages.UsedPages(), 0u);
-    absl::StatusOr<std::uintptr_t> addr = pages.AllocPages(n, kPage);
-    ASSERT_TRUE(addr.ok()) << addr.status();
-    EXPECT_EQ(*addr, kBase);
+    ASSERT_OK_AND_ASSIGN(std::uintptr_t addr, pages.AllocPages(n, kPage));
+    EXPECT_EQ(addr, kBase);
     EXPECT_EQ(pages.UsedPages(), n);
-    EXPECT_TRUE(pages.DeallocPages(*addr, n).ok());
+    EXPECT_THAT(pages.DeallocPages(addr, n), IsOk());
   }
 
   // Aligned allocations, one at a time: 1 page at 4 KiB, 10 at 2 MiB, 100 at
@@ -87,52 +85,50 @@ TEST(BitmapPageAllocatorTest, SeedTwoGiBAtOneGiBPlusOnePage) {
                         {100, kGiB, 2 * kGiB}};
   for (const Case& c : cases) {
     SCOPED_TRACE(::testing::Message() << c.n << " pages at " << c.align);
-    absl::StatusOr<std::uintptr_t> addr = pages.AllocPages(c.n, c.align);
-    ASSERT_TRUE(addr.ok()) << addr.status();
-    EXPECT_EQ(*addr % c.align, 0u);
-    EXPECT_EQ(*addr, c.expected);
+    ASSERT_OK_AND_ASSIGN(std::uintptr_t addr, pages.AllocPages(c.n, c.align));
+    EXPECT_EQ(addr % c.align, 0u);
+    EXPECT_EQ(addr, c.expected);
     EXPECT_EQ(pages.UsedPages(), c.n);
-    EXPECT_TRUE(pages.DeallocPages(*addr, c.n).ok());
+    EXPECT_THAT(pages.DeallocPages(addr, c.n), IsOk());
     EXPECT_EQ(pages.UsedPages(), 0u);
   }
 
   // The same three held together.
   std::vector<std::uintptr_t> held;
   for (const Case& c : cases) {
-    absl::StatusOr<std::uintptr_t> addr = pages.AllocPages(c.n, c.align);
-    ASSERT_TRUE(addr.ok()) << addr.status();
-    EXPECT_EQ(*addr, c.expected);
-    held.push_back(*addr);
+    ASSERT_OK_AND_ASSIGN(std::uintptr_t addr, pages.AllocPages(c.n, c.align));
+    EXPECT_EQ(addr, c.expected);
+    held.push_back(addr);
   }
   EXPECT_EQ(pages.UsedPages(), 111u);
   for (std::size_t i = 0; i < held.size(); ++i) {
-    EXPECT_TRUE(pages.DeallocPages(held[i], cases[i].n).ok());
+    EXPECT_THAT(pages.DeallocPages(held[i], cases[i].n), IsOk());
   }
   EXPECT_EQ(pages.UsedPages(), 0u);
 
   // AllocPagesAt takes exactly the range asked for, or fails.
-  absl::StatusOr<std::uintptr_t> at = pages.AllocPagesAt(kBase, 10, kPage);
-  ASSERT_TRUE(at.ok()) << at.status();
-  EXPECT_EQ(*at, kBase);
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t at, pages.AllocPagesAt(kBase, 10, kPage));
+  EXPECT_EQ(at, kBase);
   EXPECT_EQ(pages.UsedPages(), 10u);
-  EXPECT_EQ(ErrorOf(pages.AllocPagesAt(kBase + 9 * kPage, 2, kPage)),
-            AllocError::kNoMemory);
-  EXPECT_EQ(ErrorOf(pages.AllocPagesAt(kBase, 1, 2 * kMiB)),
-            AllocError::kInvalidParam);  // kBase is not 2 MiB-aligned.
-  absl::StatusOr<std::uintptr_t> gib = pages.AllocPagesAt(2 * kGiB, 100, kGiB);
-  ASSERT_TRUE(gib.ok()) << gib.status();
-  EXPECT_EQ(*gib, 2 * kGiB);
+  EXPECT_THAT(pages.AllocPagesAt(kBase + 9 * kPage, 2, kPage),
+              IsAllocError(AllocError::kNoMemory));
+  // kBase is not 2 MiB-aligned.
+  EXPECT_THAT(pages.AllocPagesAt(kBase, 1, 2 * kMiB),
+              IsAllocError(AllocError::kInvalidParam));
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t gib,
+                       pages.AllocPagesAt(2 * kGiB, 100, kGiB));
+  EXPECT_EQ(gib, 2 * kGiB);
   EXPECT_EQ(pages.UsedPages(), 110u);
   // The next plain allocation goes right after the first range.
-  absl::StatusOr<std::uintptr_t> next = pages.AllocPages(1, kPage);
-  ASSERT_TRUE(next.ok());
-  EXPECT_EQ(*next, kBase + 10 * kPage);
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t next, pages.AllocPages(1, kPage));
+  EXPECT_EQ(next, kBase + 10 * kPage);
   // The last page is managed; one past it is not.
   const std::uintptr_t last = kBase + kSize - kPage;
-  EXPECT_TRUE(pages.AllocPagesAt(last, 1, kPage).ok());
-  EXPECT_EQ(ErrorOf(pages.AllocPagesAt(last + kPage, 1, kPage)),
-            AllocError::kNoMemory);
-  EXPECT_EQ(ErrorOf(pages.AllocPagesAt(kGiB, 1, kPage)), AllocError::kNoMemory);
+  EXPECT_THAT(pages.AllocPagesAt(last, 1, kPage), IsOk());
+  EXPECT_THAT(pages.AllocPagesAt(last + kPage, 1, kPage),
+              IsAllocError(AllocError::kNoMemory));
+  EXPECT_THAT(pages.AllocPagesAt(kGiB, 1, kPage),
+              IsAllocError(AllocError::kNoMemory));
   EXPECT_EQ(pages.UsedPages(), 112u);
 }
 
@@ -140,201 +136,203 @@ TEST(BitmapPageAllocatorTest, SeedTwoGiBAtOneGiBPlusOnePage) {
 
 TEST(BitmapPageAllocatorTest, AlignmentIsHonouredForOnePage) {
   Allocator pages;
-  ASSERT_TRUE(pages.Init(kPage, 64 * kPage).ok());
-  absl::StatusOr<std::uintptr_t> a = pages.AllocPages(1, 4 * kPage);
-  absl::StatusOr<std::uintptr_t> b = pages.AllocPages(1, 4 * kPage);
-  absl::StatusOr<std::uintptr_t> c = pages.AllocPages(1, 32 * kPage);
-  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
-  EXPECT_EQ(*a, 4 * kPage);
-  EXPECT_EQ(*b, 8 * kPage);
-  EXPECT_EQ(*c, 32 * kPage);
-  absl::StatusOr<std::uintptr_t> d = pages.AllocPages(1, kPage);
-  ASSERT_TRUE(d.ok());
-  EXPECT_EQ(*d, kPage);  // First fit without alignment is still the lowest.
-  EXPECT_EQ(ErrorOf(pages.AllocPages(1, 128 * kPage)), AllocError::kNoMemory);
+  ASSERT_THAT(pages.Init(kPage, 64 * kPage), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t a, pages.AllocPages(1, 4 * kPage));
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t b, pages.AllocPages(1, 4 * kPage));
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t c, pages.AllocPages(1, 32 * kPage));
+  EXPECT_EQ(a, 4 * kPage);
+  EXPECT_EQ(b, 8 * kPage);
+  EXPECT_EQ(c, 32 * kPage);
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t d, pages.AllocPages(1, kPage));
+  EXPECT_EQ(d, kPage);  // First fit without alignment is still the lowest.
+  EXPECT_THAT(pages.AllocPages(1, 128 * kPage),
+              IsAllocError(AllocError::kNoMemory));
 }
 
 TEST(BitmapPageAllocatorTest, DeallocIsAllOrNothing) {
   Allocator pages;
-  ASSERT_TRUE(pages.Init(0x10000, 16 * kPage).ok());
-  absl::StatusOr<std::uintptr_t> run = pages.AllocPages(4, kPage);
-  ASSERT_TRUE(run.ok());
-  ASSERT_EQ(*run, 0x10000u);
+  ASSERT_THAT(pages.Init(0x10000, 16 * kPage), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t run, pages.AllocPages(4, kPage));
+  ASSERT_EQ(run, 0x10000u);
   const auto all_four_allocated = [&] {
     for (std::size_t i = 0; i < 4; ++i) {
-      if (!pages.IsAllocated(*run + i * kPage)) return false;
+      if (!pages.IsAllocated(run + i * kPage)) return false;
     }
-    return !pages.IsAllocated(*run + 4 * kPage);
+    return !pages.IsAllocated(run + 4 * kPage);
   };
 
   // Wrong count: one page too many.
-  EXPECT_EQ(ErrorOf(pages.DeallocPages(*run, 5)), AllocError::kNotAllocated);
+  EXPECT_THAT(pages.DeallocPages(run, 5),
+              IsAllocError(AllocError::kNotAllocated));
   EXPECT_TRUE(all_four_allocated());
   EXPECT_EQ(pages.UsedPages(), 4u);
   // Starting one page early.
-  EXPECT_EQ(ErrorOf(pages.DeallocPages(*run - kPage, 2)),
-            AllocError::kNotAllocated);
+  EXPECT_THAT(pages.DeallocPages(run - kPage, 2),
+              IsAllocError(AllocError::kNotAllocated));
   EXPECT_TRUE(all_four_allocated());
   // Foreign address, misaligned address, zero count.
-  EXPECT_EQ(ErrorOf(pages.DeallocPages(0x7000'0000, 1)),
-            AllocError::kNotAllocated);
-  EXPECT_EQ(ErrorOf(pages.DeallocPages(*run + 8, 1)),
-            AllocError::kInvalidParam);
-  EXPECT_EQ(ErrorOf(pages.DeallocPages(*run, 0)), AllocError::kInvalidParam);
+  EXPECT_THAT(pages.DeallocPages(0x7000'0000, 1),
+              IsAllocError(AllocError::kNotAllocated));
+  EXPECT_THAT(pages.DeallocPages(run + 8, 1),
+              IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(pages.DeallocPages(run, 0),
+              IsAllocError(AllocError::kInvalidParam));
   // A count that would run past the end of the address space.
-  EXPECT_EQ(ErrorOf(pages.DeallocPages(
-                *run, std::numeric_limits<std::size_t>::max())),
-            AllocError::kNotAllocated);
+  EXPECT_THAT(pages.DeallocPages(run, kMax),
+              IsAllocError(AllocError::kNotAllocated));
   EXPECT_TRUE(all_four_allocated());
   EXPECT_EQ(pages.UsedPages(), 4u);
 
   // A hole in the middle makes the whole range fail.
-  ASSERT_TRUE(pages.DeallocPages(*run + kPage, 1).ok());
-  EXPECT_EQ(ErrorOf(pages.DeallocPages(*run, 4)), AllocError::kNotAllocated);
-  EXPECT_TRUE(pages.IsAllocated(*run));
-  EXPECT_TRUE(pages.IsAllocated(*run + 2 * kPage));
+  ASSERT_THAT(pages.DeallocPages(run + kPage, 1), IsOk());
+  EXPECT_THAT(pages.DeallocPages(run, 4),
+              IsAllocError(AllocError::kNotAllocated));
+  EXPECT_TRUE(pages.IsAllocated(run));
+  EXPECT_TRUE(pages.IsAllocated(run + 2 * kPage));
   EXPECT_EQ(pages.UsedPages(), 3u);
 
   // Part of a run may be freed; a double free is refused.
-  EXPECT_TRUE(pages.DeallocPages(*run + 2 * kPage, 2).ok());
-  EXPECT_EQ(ErrorOf(pages.DeallocPages(*run + 2 * kPage, 2)),
-            AllocError::kNotAllocated);
-  EXPECT_TRUE(pages.DeallocPages(*run, 1).ok());
-  EXPECT_EQ(ErrorOf(pages.DeallocPages(*run, 1)), AllocError::kNotAllocated);
+  EXPECT_THAT(pages.DeallocPages(run + 2 * kPage, 2), IsOk());
+  EXPECT_THAT(pages.DeallocPages(run + 2 * kPage, 2),
+              IsAllocError(AllocError::kNotAllocated));
+  EXPECT_THAT(pages.DeallocPages(run, 1), IsOk());
+  EXPECT_THAT(pages.DeallocPages(run, 1),
+              IsAllocError(AllocError::kNotAllocated));
   EXPECT_EQ(pages.UsedPages(), 0u);
 }
 
 TEST(BitmapPageAllocatorTest, AddMemoryFarApart) {
   Allocator pages;
-  ASSERT_TRUE(pages.Init(0x1000, 4 * kPage).ok());
+  ASSERT_THAT(pages.Init(0x1000, 4 * kPage), IsOk());
   // 64 GiB at 64 TiB: 16M pages, none of them ever touched.
   constexpr std::uintptr_t kFar = 64 * kTiB;
-  ASSERT_TRUE(pages.AddMemory(kFar, 64 * kGiB).ok());
+  ASSERT_THAT(pages.AddMemory(kFar, 64 * kGiB), IsOk());
   // And one below the first, to check that regions are kept in address order.
-  ASSERT_TRUE(pages.AddMemory(0x100'0000'0000 - 2 * kPage, 2 * kPage).ok());
+  ASSERT_THAT(pages.AddMemory(0x100'0000'0000 - 2 * kPage, 2 * kPage), IsOk());
   EXPECT_EQ(pages.TotalPages(), 4u + 16u * kMiB + 2u);
 
   // Lowest address first; a run never spans regions.
-  absl::StatusOr<std::uintptr_t> low = pages.AllocPages(4, kPage);
-  ASSERT_TRUE(low.ok());
-  EXPECT_EQ(*low, 0x1000u);
-  absl::StatusOr<std::uintptr_t> mid = pages.AllocPages(2, kPage);
-  ASSERT_TRUE(mid.ok());
-  EXPECT_EQ(*mid, 0x100'0000'0000 - 2 * kPage);
-  absl::StatusOr<std::uintptr_t> far = pages.AllocPages(1, kPage);
-  ASSERT_TRUE(far.ok());
-  EXPECT_EQ(*far, kFar);
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t low, pages.AllocPages(4, kPage));
+  EXPECT_EQ(low, 0x1000u);
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t mid, pages.AllocPages(2, kPage));
+  EXPECT_EQ(mid, 0x100'0000'0000 - 2 * kPage);
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t far, pages.AllocPages(1, kPage));
+  EXPECT_EQ(far, kFar);
   // A 1 GiB-aligned 1 GiB run in the far region.
-  absl::StatusOr<std::uintptr_t> huge = pages.AllocPages(kGiB / kPage, kGiB);
-  ASSERT_TRUE(huge.ok()) << huge.status();
-  EXPECT_EQ(*huge, kFar + kGiB);
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t huge,
+                       pages.AllocPages(kGiB / kPage, kGiB));
+  EXPECT_EQ(huge, kFar + kGiB);
   EXPECT_EQ(pages.UsedPages(), 4u + 2u + 1u + kGiB / kPage);
-  EXPECT_TRUE(pages.DeallocPages(*huge, kGiB / kPage).ok());
+  EXPECT_THAT(pages.DeallocPages(huge, kGiB / kPage), IsOk());
 
   // A run larger than any one region fails even though enough pages are free.
-  ASSERT_TRUE(pages.Init(0x1000, 4 * kPage).ok());
-  ASSERT_TRUE(pages.AddMemory(0x5000, 4 * kPage).ok());  // Touches the first.
+  ASSERT_THAT(pages.Init(0x1000, 4 * kPage), IsOk());
+  // The second region touches the first.
+  ASSERT_THAT(pages.AddMemory(0x5000, 4 * kPage), IsOk());
   EXPECT_EQ(pages.TotalPages(), 8u);
-  EXPECT_EQ(ErrorOf(pages.AllocPages(5, kPage)), AllocError::kNoMemory);
-  EXPECT_EQ(ErrorOf(pages.AllocPagesAt(0x4000, 2, kPage)),
-            AllocError::kNoMemory);
-  ASSERT_TRUE(pages.AllocPagesAt(0x4000, 1, kPage).ok());
-  ASSERT_TRUE(pages.AllocPagesAt(0x5000, 1, kPage).ok());
+  EXPECT_THAT(pages.AllocPages(5, kPage), IsAllocError(AllocError::kNoMemory));
+  EXPECT_THAT(pages.AllocPagesAt(0x4000, 2, kPage),
+              IsAllocError(AllocError::kNoMemory));
+  ASSERT_THAT(pages.AllocPagesAt(0x4000, 1, kPage), IsOk());
+  ASSERT_THAT(pages.AllocPagesAt(0x5000, 1, kPage), IsOk());
   // Both pages are allocated, but in different regions: not one allocation.
-  EXPECT_EQ(ErrorOf(pages.DeallocPages(0x4000, 2)), AllocError::kNotAllocated);
+  EXPECT_THAT(pages.DeallocPages(0x4000, 2),
+              IsAllocError(AllocError::kNotAllocated));
   EXPECT_EQ(pages.UsedPages(), 2u);
 }
 
 TEST(BitmapPageAllocatorTest, OverlappingRegionIsRefused) {
   Allocator pages;
-  ASSERT_TRUE(pages.Init(0x10000, 0x10000).ok());
-  EXPECT_EQ(ErrorOf(pages.AddMemory(0x1f000, 0x2000)),
-            AllocError::kMemoryOverlap);
-  EXPECT_EQ(ErrorOf(pages.AddMemory(0x8000, 0x100000)),
-            AllocError::kMemoryOverlap);
-  EXPECT_EQ(ErrorOf(pages.AddMemory(0x10000, 0x10000)),
-            AllocError::kMemoryOverlap);
+  ASSERT_THAT(pages.Init(0x10000, 0x10000), IsOk());
+  EXPECT_THAT(pages.AddMemory(0x1f000, 0x2000),
+              IsAllocError(AllocError::kMemoryOverlap));
+  EXPECT_THAT(pages.AddMemory(0x8000, 0x100000),
+              IsAllocError(AllocError::kMemoryOverlap));
+  EXPECT_THAT(pages.AddMemory(0x10000, 0x10000),
+              IsAllocError(AllocError::kMemoryOverlap));
   EXPECT_EQ(pages.TotalPages(), 16u);
   // Sharing only a partial page is fine: that page is trimmed away.
-  EXPECT_TRUE(pages.AddMemory(0x1f800, 0x2800).ok());
+  EXPECT_THAT(pages.AddMemory(0x1f800, 0x2800), IsOk());
   EXPECT_EQ(pages.TotalPages(), 18u);
 }
 
 TEST(BitmapPageAllocatorTest, RegionsAreTrimmedToWholePages) {
   Allocator pages;
-  ASSERT_TRUE(pages.Init(0x1001, 0x2fff).ok());  // [0x1001, 0x4000)
+  ASSERT_THAT(pages.Init(0x1001, 0x2fff), IsOk());  // [0x1001, 0x4000)
   EXPECT_EQ(pages.TotalPages(), 2u);
-  absl::StatusOr<std::uintptr_t> first = pages.AllocPages(1, kPage);
-  ASSERT_TRUE(first.ok());
-  EXPECT_EQ(*first, 0x2000u);
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t first, pages.AllocPages(1, kPage));
+  EXPECT_EQ(first, 0x2000u);
 
   // [0x1001, 0x2fff) holds no whole page.
-  EXPECT_EQ(ErrorOf(pages.Init(0x1001, 0x1ffe)), AllocError::kInvalidParam);
+  EXPECT_THAT(pages.Init(0x1001, 0x1ffe),
+              IsAllocError(AllocError::kInvalidParam));
   EXPECT_EQ(pages.TotalPages(), 0u);  // A failed Init leaves nothing managed.
-  EXPECT_EQ(ErrorOf(pages.AllocPages(1, kPage)), AllocError::kNoMemory);
-  EXPECT_EQ(ErrorOf(pages.Init(0x1000, 0)), AllocError::kInvalidParam);
-  EXPECT_EQ(ErrorOf(pages.Init(
-                std::numeric_limits<std::uintptr_t>::max() - kPage, 3 * kPage)),
-            AllocError::kInvalidParam);  // Wraps.
+  EXPECT_THAT(pages.AllocPages(1, kPage), IsAllocError(AllocError::kNoMemory));
+  EXPECT_THAT(pages.Init(0x1000, 0), IsAllocError(AllocError::kInvalidParam));
+  // The end of this region wraps past the top of the address space.
+  EXPECT_THAT(
+      pages.Init(std::numeric_limits<std::uintptr_t>::max() - kPage, 3 * kPage),
+      IsAllocError(AllocError::kInvalidParam));
 }
 
 TEST(BitmapPageAllocatorTest, RegionAtTheEndsOfTheAddressSpace) {
   Allocator pages;
   // Page 0 may be managed and handed out.
-  ASSERT_TRUE(pages.Init(0, 4 * kPage).ok());
-  absl::StatusOr<std::uintptr_t> zero = pages.AllocPages(1, kPage);
-  ASSERT_TRUE(zero.ok());
-  EXPECT_EQ(*zero, 0u);
+  ASSERT_THAT(pages.Init(0, 4 * kPage), IsOk());
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t zero, pages.AllocPages(1, kPage));
+  EXPECT_EQ(zero, 0u);
 
   // The top 16 KiB: the last byte cannot be represented, so 3 whole pages.
   const std::uintptr_t top =
       std::numeric_limits<std::uintptr_t>::max() - 4 * kPage + 1;
-  ASSERT_TRUE(pages.Init(top, 4 * kPage).ok());
+  ASSERT_THAT(pages.Init(top, 4 * kPage), IsOk());
   EXPECT_EQ(pages.TotalPages(), 3u);
-  absl::StatusOr<std::uintptr_t> all = pages.AllocPages(3, kPage);
-  ASSERT_TRUE(all.ok());
-  EXPECT_EQ(*all, top);
-  EXPECT_EQ(ErrorOf(pages.AllocPagesAt(top + 3 * kPage, 1, kPage)),
-            AllocError::kNoMemory);
-  EXPECT_TRUE(pages.DeallocPages(top, 3).ok());
-  EXPECT_EQ(ErrorOf(pages.AllocPagesAt(top + 2 * kPage, 2, kPage)),
-            AllocError::kNoMemory);
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t all, pages.AllocPages(3, kPage));
+  EXPECT_EQ(all, top);
+  EXPECT_THAT(pages.AllocPagesAt(top + 3 * kPage, 1, kPage),
+              IsAllocError(AllocError::kNoMemory));
+  EXPECT_THAT(pages.DeallocPages(top, 3), IsOk());
+  EXPECT_THAT(pages.AllocPagesAt(top + 2 * kPage, 2, kPage),
+              IsAllocError(AllocError::kNoMemory));
   EXPECT_EQ(pages.UsedPages(), 0u);
 }
 
 TEST(BitmapPageAllocatorTest, BadRequestsAreInvalidParam) {
   Allocator pages;
-  ASSERT_TRUE(pages.Init(0x1000, 16 * kPage).ok());
-  EXPECT_EQ(ErrorOf(pages.AllocPages(0, kPage)), AllocError::kInvalidParam);
+  ASSERT_THAT(pages.Init(0x1000, 16 * kPage), IsOk());
+  EXPECT_THAT(pages.AllocPages(0, kPage),
+              IsAllocError(AllocError::kInvalidParam));
   for (std::size_t align : {std::size_t{0}, std::size_t{1}, std::size_t{2048},
                             3 * kPage, kPage + 1}) {
-    EXPECT_EQ(ErrorOf(pages.AllocPages(1, align)), AllocError::kInvalidParam)
+    EXPECT_THAT(pages.AllocPages(1, align),
+                IsAllocError(AllocError::kInvalidParam))
         << align;
-    EXPECT_EQ(ErrorOf(pages.AllocPagesAt(0x2000, 1, align)),
-              AllocError::kInvalidParam)
+    EXPECT_THAT(pages.AllocPagesAt(0x2000, 1, align),
+                IsAllocError(AllocError::kInvalidParam))
         << align;
   }
-  EXPECT_EQ(ErrorOf(pages.AllocPagesAt(0x2000, 0, kPage)),
-            AllocError::kInvalidParam);
-  EXPECT_EQ(ErrorOf(pages.AllocPagesAt(0x2800, 1, kPage)),
-            AllocError::kInvalidParam);
-  EXPECT_EQ(ErrorOf(pages.AllocPages(17, kPage)), AllocError::kNoMemory);
-  EXPECT_EQ(
-      ErrorOf(pages.AllocPages(std::numeric_limits<std::size_t>::max(), kPage)),
-      AllocError::kNoMemory);
+  EXPECT_THAT(pages.AllocPagesAt(0x2000, 0, kPage),
+              IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(pages.AllocPagesAt(0x2800, 1, kPage),
+              IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(pages.AllocPages(17, kPage), IsAllocError(AllocError::kNoMemory));
+  EXPECT_THAT(pages.AllocPages(kMax, kPage),
+              IsAllocError(AllocError::kNoMemory));
   EXPECT_EQ(pages.UsedPages(), 0u);
 }
 
 TEST(BitmapPageAllocatorTest, InitForgetsEverything) {
   Allocator pages;
-  ASSERT_TRUE(pages.Init(0x1000, 8 * kPage).ok());
-  ASSERT_TRUE(pages.AddMemory(0x100000, 8 * kPage).ok());
-  ASSERT_TRUE(pages.AllocPages(3, kPage).ok());
-  ASSERT_TRUE(pages.Init(0x100000, 8 * kPage).ok());  // Overlaps the old one.
+  ASSERT_THAT(pages.Init(0x1000, 8 * kPage), IsOk());
+  ASSERT_THAT(pages.AddMemory(0x100000, 8 * kPage), IsOk());
+  ASSERT_THAT(pages.AllocPages(3, kPage), IsOk());
+  // The new region overlaps the old one.
+  ASSERT_THAT(pages.Init(0x100000, 8 * kPage), IsOk());
   EXPECT_EQ(pages.TotalPages(), 8u);
   EXPECT_EQ(pages.UsedPages(), 0u);
   EXPECT_FALSE(pages.IsAllocated(0x1000));
-  EXPECT_EQ(ErrorOf(pages.DeallocPages(0x1000, 3)), AllocError::kNotAllocated);
+  EXPECT_THAT(pages.DeallocPages(0x1000, 3),
+              IsAllocError(AllocError::kNotAllocated));
 }
 
 TEST(BitmapPageAllocatorTest, CallerGivenStorage) {
@@ -347,44 +345,42 @@ TEST(BitmapPageAllocatorTest, CallerGivenStorage) {
 
   std::vector<std::uint64_t> storage(19, 0x5a5a5a5a5a5a5a5a);
   Allocator pages;
-  EXPECT_EQ(ErrorOf(pages.InitWithStorage(
-                kBase, kSize, std::span<std::uint64_t>(storage.data(), 17))),
-            AllocError::kInvalidParam);
-  ASSERT_TRUE(pages
-                  .InitWithStorage(kBase, kSize,
-                                   std::span<std::uint64_t>(storage.data(), 18))
-                  .ok());
+  EXPECT_THAT(pages.InitWithStorage(
+                  kBase, kSize, std::span<std::uint64_t>(storage.data(), 17)),
+              IsAllocError(AllocError::kInvalidParam));
+  ASSERT_THAT(pages.InitWithStorage(
+                  kBase, kSize, std::span<std::uint64_t>(storage.data(), 18)),
+              IsOk());
   EXPECT_EQ(storage[18], 0x5a5a5a5a5a5a5a5au);  // Nothing written past the end.
   EXPECT_EQ(pages.TotalPages(), 1000u);
-  absl::StatusOr<std::uintptr_t> run = pages.AllocPages(1000, kPage);
-  ASSERT_TRUE(run.ok());
-  EXPECT_EQ(*run, kBase);
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t run, pages.AllocPages(1000, kPage));
+  EXPECT_EQ(run, kBase);
   // The bitmap really lives in the storage: every leaf bit is now "used".
   for (std::size_t i = 0; i < 16; ++i) EXPECT_EQ(storage[i], 0u) << i;
   EXPECT_EQ(storage[18], 0x5a5a5a5a5a5a5a5au);
 
   // A second region with its own storage.
   std::vector<std::uint64_t> more(Allocator::StorageWords(0x1000, kPage));
-  ASSERT_TRUE(pages.AddMemoryWithStorage(0x1000, kPage, more).ok());
-  EXPECT_EQ(ErrorOf(pages.AddMemoryWithStorage(0x1000, kPage, more)),
-            AllocError::kMemoryOverlap);
-  absl::StatusOr<std::uintptr_t> one = pages.AllocPages(1, kPage);
-  ASSERT_TRUE(one.ok());
-  EXPECT_EQ(*one, 0x1000u);
+  ASSERT_THAT(pages.AddMemoryWithStorage(0x1000, kPage, more), IsOk());
+  EXPECT_THAT(pages.AddMemoryWithStorage(0x1000, kPage, more),
+              IsAllocError(AllocError::kMemoryOverlap));
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t one, pages.AllocPages(1, kPage));
+  EXPECT_EQ(one, 0x1000u);
 }
 
 TEST(BitmapPageAllocatorTest, OtherPageSizes) {
   BitmapPageAllocator<16384> pages;
   EXPECT_EQ(pages.PageSize(), 16384u);
-  ASSERT_TRUE(pages.Init(0x1000, 0x100000).ok());  // Trimmed to [16K, 1M + 4K).
+  // Trimmed to [16K, 1M + 4K).
+  ASSERT_THAT(pages.Init(0x1000, 0x100000), IsOk());
   EXPECT_EQ(pages.TotalPages(), 63u);
-  EXPECT_EQ(ErrorOf(pages.AllocPages(1, kPage)), AllocError::kInvalidParam);
-  absl::StatusOr<std::uintptr_t> a = pages.AllocPages(2, 65536);
-  ASSERT_TRUE(a.ok());
-  EXPECT_EQ(*a, 65536u);
-  EXPECT_EQ(ErrorOf(pages.DeallocPages(*a + kPage, 1)),
-            AllocError::kInvalidParam);
-  EXPECT_TRUE(pages.DeallocPages(*a, 2).ok());
+  EXPECT_THAT(pages.AllocPages(1, kPage),
+              IsAllocError(AllocError::kInvalidParam));
+  ASSERT_OK_AND_ASSIGN(std::uintptr_t a, pages.AllocPages(2, 65536));
+  EXPECT_EQ(a, 65536u);
+  EXPECT_THAT(pages.DeallocPages(a + kPage, 1),
+              IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(pages.DeallocPages(a, 2), IsOk());
 }
 
 // --- Random operations checked against an independent model. ---
@@ -414,7 +410,7 @@ class RandomPageTest {
         const std::uintptr_t first = std::max(used.first, range.first);
         const std::uintptr_t end = std::min(used.end, range.end);
         if (first >= end) continue;
-        ASSERT_TRUE(pages_.DeallocPages(first * kPage, end - first).ok())
+        ASSERT_THAT(pages_.DeallocPages(first * kPage, end - first), IsOk())
             << "cleanup of " << first * kPage;
       }
     }
@@ -456,8 +452,9 @@ class RandomPageTest {
           Uniform(0, 3) == 0 ? Uniform(1, kPage - 1) : 0;
       const std::uintptr_t start = next - head;
       const std::size_t size = head + num_pages * kPage + tail;
-      ASSERT_TRUE(i == 0 ? pages_.Init(start, size).ok()
-                         : pages_.AddMemory(start, size).ok());
+      ASSERT_THAT(
+          i == 0 ? pages_.Init(start, size) : pages_.AddMemory(start, size),
+          IsOk());
       model_.AddRange(next / kPage, next / kPage + num_pages);
       next += num_pages * kPage;
       if (Uniform(0, 2) != 0) next += Uniform(1, 1u << 20) * kPage;
@@ -519,13 +516,13 @@ class RandomPageTest {
         model_.FirstFit(n, align / kPage);
     absl::StatusOr<std::uintptr_t> got = pages_.AllocPages(n, align);
     if (!expected.has_value()) {
-      ASSERT_EQ(ErrorOf(got), AllocError::kNoMemory)
+      ASSERT_THAT(got, IsAllocError(AllocError::kNoMemory))
           << "step " << step_ << ": AllocPages(" << n << ", " << align
           << ") should fail";
       return;
     }
-    ASSERT_TRUE(got.ok()) << "step " << step_ << ": AllocPages(" << n << ", "
-                          << align << "): " << got.status();
+    ASSERT_THAT(got, IsOk())
+        << "step " << step_ << ": AllocPages(" << n << ", " << align << ")";
     // Independent of the model's answer: aligned, managed, not overlapping.
     ASSERT_EQ(*got % align, 0u) << "step " << step_;
     ASSERT_TRUE(model_.CanAllocateAt(*got / kPage, n))
@@ -540,13 +537,14 @@ class RandomPageTest {
     const std::uintptr_t base = RandomAddress();
     absl::StatusOr<std::uintptr_t> got = pages_.AllocPagesAt(base, n, align);
     if (base % align != 0) {
-      ASSERT_EQ(ErrorOf(got), AllocError::kInvalidParam) << "step " << step_;
+      ASSERT_THAT(got, IsAllocError(AllocError::kInvalidParam))
+          << "step " << step_;
     } else if (model_.CanAllocateAt(base / kPage, n)) {
-      ASSERT_TRUE(got.ok()) << "step " << step_ << ": " << got.status();
+      ASSERT_THAT(got, IsOk()) << "step " << step_;
       ASSERT_EQ(*got, base);
       model_.MarkUsed(base / kPage, n);
     } else {
-      ASSERT_EQ(ErrorOf(got), AllocError::kNoMemory) << "step " << step_;
+      ASSERT_THAT(got, IsAllocError(AllocError::kNoMemory)) << "step " << step_;
     }
     ASSERT_NO_FATAL_FAILURE(CheckPages(base / kPage, n));
   }
@@ -561,7 +559,7 @@ class RandomPageTest {
     std::size_t n = Uniform(1, pick->end - first);
     while (n > 0 && !model_.CanFree(first, n)) --n;
     if (n == 0) return;
-    ASSERT_TRUE(pages_.DeallocPages(first * kPage, n).ok())
+    ASSERT_THAT(pages_.DeallocPages(first * kPage, n), IsOk())
         << "step " << step_ << ": DeallocPages(" << first * kPage << ", " << n
         << ")";
     model_.MarkFree(first, n);
@@ -576,14 +574,15 @@ class RandomPageTest {
     const std::size_t n = Uniform(0, 20) == 0 ? 0 : RandomCount();
     const absl::Status status = pages_.DeallocPages(pos, n);
     if (pos % kPage != 0 || n == 0) {
-      ASSERT_EQ(ErrorOf(status), AllocError::kInvalidParam) << "step " << step_;
+      ASSERT_THAT(status, IsAllocError(AllocError::kInvalidParam))
+          << "step " << step_;
       return;
     }
     if (model_.CanFree(pos / kPage, n)) {
-      ASSERT_TRUE(status.ok()) << "step " << step_ << ": " << status;
+      ASSERT_THAT(status, IsOk()) << "step " << step_;
       model_.MarkFree(pos / kPage, n);
     } else {
-      ASSERT_EQ(ErrorOf(status), AllocError::kNotAllocated)
+      ASSERT_THAT(status, IsAllocError(AllocError::kNotAllocated))
           << "step " << step_ << ": DeallocPages(" << pos << ", " << n << ")";
     }
     // A refused free must have changed nothing.
@@ -616,14 +615,8 @@ class RandomPageTest {
 };
 
 TEST(BitmapPageAllocatorTest, RandomOperationsMatchIntervalModel) {
-  constexpr int kSeeds = 40;
-  constexpr int kOpsPerSeed = 5000;  // 200k operations in all.
-  for (std::uint64_t seed = 1; seed <= kSeeds; ++seed) {
-    SCOPED_TRACE(::testing::Message() << "seed " << seed);
-    RandomPageTest test(seed);
-    test.Run(kOpsPerSeed);
-    if (::testing::Test::HasFatalFailure()) return;
-  }
+  // 200k operations in all.
+  RunEverySeed<RandomPageTest>(/*seeds=*/40, /*ops_per_seed=*/5000);
 }
 
 }  // namespace

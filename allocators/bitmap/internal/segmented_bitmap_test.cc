@@ -2,16 +2,16 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <optional>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "tests/constants.h"
 
 namespace heapkit::internal {
 namespace {
 
-constexpr std::uintptr_t kMax = std::numeric_limits<std::uintptr_t>::max();
+using ::heapkit::testing::kMax;
 
 TEST(SegmentedBitmapTest, OverlapsSeesEveryKindOfOverlap) {
   SegmentedBitmap bits;
