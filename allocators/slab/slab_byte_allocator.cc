@@ -1,14 +1,14 @@
+// Compiles SlabByteAllocator<TlsfByteAllocator>, the default backing, once:
+// the header declares it extern, so its includers get only the inline fast
+// paths and link against the cold paths and checks defined here.
+
 #include "allocators/slab/slab_byte_allocator.h"
 
-#include <cstdlib>
+#include "allocators/slab/slab_byte_allocator_impl.h"
+#include "allocators/tlsf/tlsf_byte_allocator.h"
 
-#include "absl/base/internal/raw_logging.h"
+namespace heapkit {
 
-namespace heapkit::slab_internal {
+template class SlabByteAllocator<TlsfByteAllocator>;
 
-void ReportBadPointer(const void* ptr, const char* what) {
-  ABSL_RAW_LOG(FATAL, "SlabByteAllocator: %p: %s", ptr, what);
-  std::abort();  // RawLog(FATAL) aborts, but is not declared noreturn.
-}
-
-}  // namespace heapkit::slab_internal
+}  // namespace heapkit

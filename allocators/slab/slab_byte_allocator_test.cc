@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "allocators/buddy/buddy_byte_allocator.h"
+// Defines the members the Buddy and counting backings below instantiate.
+#include "allocators/slab/slab_byte_allocator_impl.h"
 #include "allocators/tlsf/tlsf_byte_allocator.h"
 #include "core/alloc_error.h"
 #include "gtest/gtest.h"
