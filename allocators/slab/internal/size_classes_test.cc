@@ -5,9 +5,12 @@
 #include <cstdint>
 
 #include "gtest/gtest.h"
+#include "tests/constants.h"
 
 namespace heapkit::slab_internal {
 namespace {
+
+using ::heapkit::testing::kKiB;
 
 TEST(SizeClassesTest, ClassesGrowInStepsOfTheGranularity) {
   ASSERT_EQ(kNumClasses, 32u);
@@ -35,6 +38,29 @@ TEST(SizeClassesTest, EverySizeMapsToTheSmallestClassThatHoldsIt) {
   }
   EXPECT_EQ(ClassOfSize(0), 0u);
   EXPECT_EQ(ClassOfSize(kMaxSmallSize), kNumClasses - 1);
+  EXPECT_EQ(kClassSizes[ClassOfSize(0)], 16u);
+  EXPECT_EQ(kClassSizes[ClassOfSize(17)], 32u);
+  EXPECT_EQ(kClassSizes[ClassOfSize(257)], 320u);
+  EXPECT_EQ(kClassSizes[ClassOfSize(3000)], 3072u);
+}
+
+TEST(SizeClassesTest, WorstCaseWasteIsAsDocumented) {
+  // Up to 256 bytes the classes are 16 apart: at most 15 bytes lost. Above,
+  // four classes per power of two: under 20%, the worst at the first class of
+  // each power of two.
+  std::size_t worst_above_256 = 0;  // In thousandths.
+  for (std::size_t c = 0; c < kNumClasses; ++c) {
+    const std::size_t size = kClassSizes[c];
+    const std::size_t below = c == 0 ? 0 : kClassSizes[c - 1];
+    const std::size_t waste = size - below - 1;  // For a request of below + 1.
+    if (size <= 256) {
+      EXPECT_EQ(waste, 15u) << size;
+    } else {
+      EXPECT_LT(waste * 5, size) << size;
+      worst_above_256 = std::max(worst_above_256, waste * 1000 / size);
+    }
+  }
+  EXPECT_EQ(worst_above_256, 199u);  // 511 of 2560 bytes.
 }
 
 TEST(SizeClassesTest, AMultipleOfAnAlignmentMapsToAMultipleOfIt) {
@@ -48,6 +74,7 @@ TEST(SizeClassesTest, AMultipleOfAnAlignmentMapsToAMultipleOfIt) {
   }
 }
 
+// Dealloc-side bookkeeping maps an address to its object with a multiply.
 TEST(SizeClassesTest, ReciprocalsDivideEveryOffsetBelowTheSlabSizeExactly) {
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     for (std::uint64_t offset = 0; offset < kSlabSize; ++offset) {
@@ -58,7 +85,8 @@ TEST(SizeClassesTest, ReciprocalsDivideEveryOffsetBelowTheSlabSizeExactly) {
 }
 
 TEST(SizeClassesTest, ASlabHasABitPerObjectAndRoomForItsMetadata) {
-  EXPECT_EQ(kObjectBytes, kSlabSize - 128 - kBitmapWords * 8);
+  // The last 640 bytes hold the metadata.
+  EXPECT_EQ(kObjectBytes, kSlabSize - 128 - 512);
   EXPECT_LE(kObjectBytes + kMetadataBytes + kBackingTail, kSlabSize);
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     const std::size_t objects = kObjectBytes / kClassSizes[c];
@@ -84,8 +112,8 @@ TEST(SizeClassesTest, MagazinesTileOneArrayAndHoldAtMostTheirBytes) {
   EXPECT_EQ(kMagazineSizes[0], kMaxMagazine);
   EXPECT_EQ(kMagazineSizes[kNumClasses - 1], 16u);
   // "About 1.5 MiB" of parked objects at most, as size_classes.h says.
-  EXPECT_LE(bytes, 1600u * 1024);
-  EXPECT_GE(bytes, 1400u * 1024);
+  EXPECT_LE(bytes, 1600 * kKiB);
+  EXPECT_GE(bytes, 1400 * kKiB);
 }
 
 }  // namespace
