@@ -21,6 +21,7 @@
 #include "adapters/internal/forwarding_allocator.h"
 #include "core/alloc_error.h"
 #include "core/concepts.h"
+#include "core/internal/asan.h"
 #include "core/internal/bits.h"
 #include "core/internal/fatal.h"
 #include "core/internal/hex.h"
@@ -90,6 +91,10 @@ enum class LeakPolicy {
 // Dealloc runs the same checks and aborts with Free's message on any problem.
 //
 // TotalBytes() and UsedBytes() are `A`'s: guards and slack count as used.
+//
+// Under AddressSanitizer (core/internal/asan.h) the guards are poisoned while
+// the block is live, so ASan reports an overrun or underrun at the faulting
+// instruction rather than at the Free that would find the damage.
 template <ByteBackend A>
 class CheckedAllocator final : public internal::ForwardingAllocator<A> {
  public:
@@ -259,6 +264,9 @@ class CheckedAllocator final : public internal::ForwardingAllocator<A> {
     std::memset(bytes + front, kFreshByte, layout.size);
     std::memset(bytes + front + layout.size, kGuardByte,
                 block_layout.size - front - layout.size);
+    internal::PoisonMemory(bytes, front);
+    internal::PoisonMemory(bytes + front + layout.size,
+                           block_layout.size - front - layout.size);
     live_.insert_or_assign(
         user, LiveBlock{layout, next_sequence_++, base, block_layout});
     // Freed blocks under the new one are gone. (Usually there are none: then
@@ -271,8 +279,9 @@ class CheckedAllocator final : public internal::ForwardingAllocator<A> {
   }
 
   // Checks a Free of `user` with `layout`. Returns the live block's entry,
-  // its user bytes scribbled with kFreedByte, if it may be freed; otherwise
-  // sets `error` and changes nothing.
+  // its user bytes scribbled with kFreedByte and its guards unpoisoned (the
+  // whole block is live to `A` until `A` frees it), if it may be freed;
+  // otherwise sets `error` and changes nothing.
   ABSL_ATTRIBUTE_NOINLINE typename LiveMap::iterator CheckFree(
       std::uintptr_t user, Layout layout, absl::Status& error) {
     const auto found = live_.find(user);
@@ -294,6 +303,8 @@ class CheckedAllocator final : public internal::ForwardingAllocator<A> {
     error = CheckGuards(user, block);
     if (error.ok()) {
       std::memset(reinterpret_cast<void*>(user), kFreedByte, block.layout.size);
+      internal::UnpoisonMemory(reinterpret_cast<void*>(block.base),
+                               block.block.size);
     }
     return found;
   }
@@ -342,6 +353,21 @@ class CheckedAllocator final : public internal::ForwardingAllocator<A> {
 
   // Returns OK if both guards of `block` are intact, else a DataLossError.
   static absl::Status CheckGuards(std::uintptr_t user, const LiveBlock& block) {
+    const auto* base = reinterpret_cast<const unsigned char*>(block.base);
+    const std::size_t front = user - block.base;
+    const std::size_t back_start = front + block.layout.size;
+    // Reads the guards where ASan cannot object, and poisons them again after.
+    internal::UnpoisonMemory(base, front);
+    internal::UnpoisonMemory(base + back_start, block.block.size - back_start);
+    absl::Status status = CheckUnpoisonedGuards(user, block);
+    internal::PoisonMemory(base, front);
+    internal::PoisonMemory(base + back_start, block.block.size - back_start);
+    return status;
+  }
+
+  // CheckGuards, once the guards are addressable.
+  static absl::Status CheckUnpoisonedGuards(std::uintptr_t user,
+                                            const LiveBlock& block) {
     const auto* base = reinterpret_cast<const unsigned char*>(block.base);
     const std::size_t front = user - block.base;
     const std::size_t back_start = front + block.layout.size;

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "adapters/internal/forwarding_allocator.h"
 #include "allocators/tlsf/tlsf_byte_allocator.h"
+#include "core/internal/asan.h"
 #include "core/internal/hex.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -35,12 +36,50 @@ std::string HexOf(const void* ptr) {
   return internal::Hex(reinterpret_cast<std::uintptr_t>(ptr));
 }
 
-// Returns the `n` bytes at `ptr` + `offset`.
+// Returns the `n` bytes at `ptr` + `offset`. Under ASan, where the guards are
+// poisoned, makes them addressable first (CheckedAllocator poisons them again
+// when it next checks them).
 std::vector<unsigned char> BytesAt(const void* ptr, std::ptrdiff_t offset,
                                    std::size_t n) {
   const auto* bytes = static_cast<const unsigned char*>(ptr) + offset;
+  internal::UnpoisonMemory(bytes, n);
   return std::vector<unsigned char>(bytes, bytes + n);
 }
+
+// Returns the byte at `block` + `offset`, typically in a guard, made
+// addressable under ASan so that the test can damage it as a stray write
+// would.
+unsigned char& ByteAt(void* block, std::ptrdiff_t offset) {
+  auto* byte = static_cast<unsigned char*>(block) + offset;
+  internal::UnpoisonMemory(byte, 1);
+  return *byte;
+}
+
+// Wraps TLSF and records the last block Alloc returned, and a copy of the
+// last block Dealloc received, as it was.
+class RecordingAllocator final
+    : public internal::ForwardingAllocator<TlsfByteAllocator> {
+ public:
+  absl::StatusOr<void*> Alloc(Layout layout) override {
+    absl::StatusOr<void*> block = ForwardingAllocator::Alloc(layout);
+    if (block.ok()) {
+      last_allocated = *block;
+      last_allocated_layout = layout;
+    }
+    return block;
+  }
+
+  void Dealloc(void* ptr, Layout layout) override {
+    last_freed = ptr;
+    last_freed_bytes = BytesAt(ptr, 0, layout.size);
+    ForwardingAllocator::Dealloc(ptr, layout);
+  }
+
+  void* last_allocated = nullptr;
+  Layout last_allocated_layout{0, 1};
+  void* last_freed = nullptr;
+  std::vector<unsigned char> last_freed_bytes;
+};
 
 class CheckedAllocatorTest : public ::testing::Test {
  protected:
@@ -69,32 +108,37 @@ TEST_F(CheckedAllocatorTest, AllocReturnsAlignedFreshBytesBetweenGuards) {
   EXPECT_EQ(checked_.UsedBytes(), baseline_used_);
 }
 
-TEST_F(CheckedAllocatorTest, FrontGuardFillsTheAlignmentPadding) {
+TEST(CheckedAllocatorGuardTest, GuardsFillTheWholeBlockAroundTheUserBytes) {
+  Arena arena(kMiB);
+  CheckedAllocator<RecordingAllocator> checked;
+  ASSERT_THAT(checked.Init(arena.start(), arena.size()), IsOk());
   // A 16-aligned block of max(align, 16) + size + 16 bytes: the guards hold
   // every byte around the user bytes, 16 or more on each side.
-  ASSERT_OK_AND_ASSIGN(void* block, checked_.Alloc(Layout{40, 256}));
-  const std::size_t used = checked_.UsedBytes() - baseline_used_;
-  EXPECT_GE(used, 256 + 40 + 16u);
-  EXPECT_LT(used, 256 + 40 + 16u + 64);  // TLSF's header and rounding.
-  std::size_t front = 16;
-  while (front < 256 && BytesAt(block, -static_cast<std::ptrdiff_t>(front) - 1,
-                                1)[0] == kGuard) {
-    ++front;
-  }
-  const std::size_t back = 256 + 16 - front;
-  EXPECT_EQ(front % 16, 0u);
+  ASSERT_OK_AND_ASSIGN(void* block, checked.Alloc(Layout{40, 256}));
+  const Layout taken = checked.wrapped().last_allocated_layout;
+  EXPECT_EQ(taken.size, 256 + 40 + 16u);
+  EXPECT_EQ(taken.align, 16u);
+  const std::ptrdiff_t front =
+      static_cast<unsigned char*>(block) -
+      static_cast<unsigned char*>(checked.wrapped().last_allocated);
+  const std::ptrdiff_t back =
+      static_cast<std::ptrdiff_t>(taken.size) - front - 40;
+  ASSERT_GE(front, 16);
+  ASSERT_GE(back, 16);
+  EXPECT_EQ(front % 16, 0);
+  EXPECT_THAT(BytesAt(block, -front, front), Each(kGuard));
   EXPECT_THAT(BytesAt(block, 40, back), Each(kGuard));
-  // Damage to the last byte of either guard is found.
-  auto* bytes = static_cast<unsigned char*>(block);
-  bytes[-static_cast<std::ptrdiff_t>(front)] = 0;
-  EXPECT_THAT(checked_.CheckInvariants().message(),
+  // Damage to the first byte of the front guard or the last of the back one
+  // is found.
+  ByteAt(block, -front) = 0;
+  EXPECT_THAT(checked.CheckInvariants().message(),
               HasSubstr("offset -" + std::to_string(front)));
-  bytes[-static_cast<std::ptrdiff_t>(front)] = kGuard;
-  bytes[40 + back - 1] = 0;
-  EXPECT_THAT(checked_.CheckInvariants().message(),
+  ByteAt(block, -front) = kGuard;
+  ByteAt(block, 40 + back - 1) = 0;
+  EXPECT_THAT(checked.CheckInvariants().message(),
               HasSubstr("offset +" + std::to_string(40 + back - 1)));
-  bytes[40 + back - 1] = kGuard;
-  EXPECT_THAT(checked_.Free(block, Layout{40, 256}), IsOk());
+  ByteAt(block, 40 + back - 1) = kGuard;
+  EXPECT_THAT(checked.Free(block, Layout{40, 256}), IsOk());
 }
 
 TEST_F(CheckedAllocatorTest, AlignmentsAboveAPageGetABackGuardOnly) {
@@ -105,10 +149,10 @@ TEST_F(CheckedAllocatorTest, AlignmentsAboveAPageGetABackGuardOnly) {
   EXPECT_LT(checked_.UsedBytes() - baseline_used_, 100 + 16 + 64u);
   EXPECT_THAT(BytesAt(block, 0, 100), Each(Checked::kFreshByte));
   EXPECT_THAT(BytesAt(block, 100, 16), Each(kGuard));
-  static_cast<unsigned char*>(block)[115] = 0;
+  ByteAt(block, 115) = 0;
   EXPECT_THAT(checked_.Free(block, layout).message(),
               HasSubstr("guard overrun"));
-  static_cast<unsigned char*>(block)[115] = kGuard;
+  ByteAt(block, 115) = kGuard;
   EXPECT_THAT(checked_.Free(block, layout), IsOk());
   EXPECT_EQ(checked_.UsedBytes(), baseline_used_);
 }
@@ -147,26 +191,12 @@ TEST_F(CheckedAllocatorTest, SizeZeroBlocksAreDistinctAndGuarded) {
   ASSERT_OK_AND_ASSIGN(void* a, checked_.Alloc(Layout{0, 1}));
   ASSERT_OK_AND_ASSIGN(void* b, checked_.Alloc(Layout{0, 1}));
   EXPECT_NE(a, b);
-  static_cast<unsigned char*>(a)[0] = 0;  // Past the end of a 0-byte block.
+  ByteAt(a, 0) = 0;  // Past the end of a 0-byte block.
   EXPECT_TRUE(absl::IsDataLoss(checked_.Free(a, Layout{0, 1})));
-  static_cast<unsigned char*>(a)[0] = kGuard;
+  ByteAt(a, 0) = kGuard;
   EXPECT_THAT(checked_.Free(a, Layout{0, 1}), IsOk());
   EXPECT_THAT(checked_.Free(b, Layout{0, 1}), IsOk());
 }
-
-// Wraps TLSF and keeps a copy of the last block Dealloc received, as it was.
-class RecordingAllocator final
-    : public internal::ForwardingAllocator<TlsfByteAllocator> {
- public:
-  void Dealloc(void* ptr, Layout layout) override {
-    last_freed = ptr;
-    last_freed_bytes = BytesAt(ptr, 0, layout.size);
-    ForwardingAllocator::Dealloc(ptr, layout);
-  }
-
-  void* last_freed = nullptr;
-  std::vector<unsigned char> last_freed_bytes;
-};
 
 TEST(CheckedAllocatorScribbleTest, FreedBytesAreScribbledBeforeGoingBack) {
   Arena arena(kMiB);
@@ -254,9 +284,8 @@ TEST_F(CheckedAllocatorTest, WrongLayoutIsInvalidAndChangesNothing) {
 TEST_F(CheckedAllocatorTest, OverrunIsDataLossNamingTheFirstDamagedByte) {
   ASSERT_OK_AND_ASSIGN(void* padding, checked_.Alloc(Layout{8, 8}));
   ASSERT_OK_AND_ASSIGN(void* block, checked_.Alloc(Layout{64, 8}));
-  auto* bytes = static_cast<unsigned char*>(block);
-  bytes[64] = 0;  // One past the end.
-  bytes[66] = 0;
+  ByteAt(block, 64) = 0;  // One past the end.
+  ByteAt(block, 66) = 0;
   const absl::Status status = checked_.Free(block, Layout{64, 8});
   EXPECT_TRUE(absl::IsDataLoss(status)) << status;
   EXPECT_THAT(status.message(),
@@ -267,7 +296,7 @@ TEST_F(CheckedAllocatorTest, OverrunIsDataLossNamingTheFirstDamagedByte) {
   EXPECT_EQ(checked_.LiveCount(), 2u);
   EXPECT_TRUE(absl::IsDataLoss(checked_.CheckInvariants()));
   // Repaired, the block frees normally.
-  bytes[64] = bytes[66] = kGuard;
+  ByteAt(block, 64) = ByteAt(block, 66) = kGuard;
   EXPECT_THAT(checked_.CheckInvariants(), IsOk());
   EXPECT_THAT(checked_.Free(block, Layout{64, 8}), IsOk());
   EXPECT_THAT(checked_.Free(padding, Layout{8, 8}), IsOk());
@@ -275,15 +304,14 @@ TEST_F(CheckedAllocatorTest, OverrunIsDataLossNamingTheFirstDamagedByte) {
 
 TEST_F(CheckedAllocatorTest, UnderrunIsDataLossWithANegativeOffset) {
   ASSERT_OK_AND_ASSIGN(void* block, checked_.Alloc(Layout{32, 4096}));
-  auto* bytes = static_cast<unsigned char*>(block);
-  bytes[-3] = 0x42;
+  ByteAt(block, -3) = 0x42;
   const absl::Status status = checked_.Free(block, Layout{32, 4096});
   EXPECT_TRUE(absl::IsDataLoss(status)) << status;
   EXPECT_THAT(status.message(),
               HasSubstr("guard underrun of " + HexOf(block) +
                         " (block #0, 32 bytes, align 4096): first damaged "
                         "byte at offset -3 from the user pointer (0x42"));
-  bytes[-3] = kGuard;
+  ByteAt(block, -3) = kGuard;
   EXPECT_THAT(checked_.Free(block, Layout{32, 4096}), IsOk());
 }
 
@@ -341,11 +369,11 @@ TEST_F(CheckedAllocatorDeathTest, DeallocAbortsNamingTheProblem) {
   int local = 0;
   EXPECT_DEATH(checked_.Dealloc(&local, Layout{4, 4}),
                "CheckedAllocator: free of foreign pointer 0x[0-9a-f]+");
-  bytes[64] = 0;
+  ByteAt(block, 64) = 0;
   EXPECT_DEATH(checked_.Dealloc(block, Layout{64, 8}),
                "CheckedAllocator: guard overrun of 0x[0-9a-f]+ \\(block #0, "
                "64 bytes, align 8\\): first damaged byte at offset \\+64");
-  bytes[64] = kGuard;
+  ByteAt(block, 64) = kGuard;
   checked_.Dealloc(block, Layout{64, 8});
   EXPECT_DEATH(checked_.Dealloc(block, Layout{64, 8}),
                "CheckedAllocator: double free of 0x[0-9a-f]+ \\(block #0, 64 "

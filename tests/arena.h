@@ -6,11 +6,16 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "core/internal/asan.h"
+
 namespace heapkit::testing {
 
 // Owns an anonymous read-write mapping of `size` bytes, reserved without swap
 // (MAP_NORESERVE) so that a huge arena costs only the pages an allocator
 // touches. The mapping is page-aligned; ok() is false if the kernel refused it.
+// Under ASan, the destructor unpoisons the mapping before unmapping it, as
+// whatever allocator used it may have left it poisoned and ASan would carry
+// that over to the next mapping at the same address.
 class Arena {
  public:
   explicit Arena(std::size_t size) : size_(size) {
@@ -21,7 +26,12 @@ class Arena {
   Arena(const Arena&) = delete;
   Arena& operator=(const Arena&) = delete;
   ~Arena() {
-    if (base_ != nullptr) munmap(base_, size_);
+    if (base_ != nullptr) {
+#ifdef HEAPKIT_HAVE_ASAN  // Else even the empty call changes the benchmarks.
+      ::heapkit::internal::UnpoisonRegion(base_, size_);
+#endif
+      munmap(base_, size_);
+    }
   }
 
   bool ok() const { return base_ != nullptr; }

@@ -17,8 +17,10 @@ bazel-bin/) and a cc_test running the suite on the backend:
     tlsf_suites_conformance_test      ByteAllocatorConformance  (medium)
     tlsf_suites_memory_resource_test  MemoryResourceTest        (small)
     tlsf_suites_seed_workloads_test   SeedWorkloadTest          (medium)
+    tlsf_suites_asan_poisoning_test   AsanPoisoning             (small; skips
+                                      without --config=asan)
 
-plus a test_suite named `name` holding the three, so
+plus a test_suite named `name` holding them all, so
 `bazel test //allocators/tlsf:tlsf_suites` (or `//allocators/tlsf/...`) runs
 them all. A new suite joins every backend by being added to _SUITES below; a new
 backend touches no file in tests/.
@@ -47,6 +49,13 @@ _SUITES = [
         hdr = "tests/seed_workloads_suite.h",
         suite = "SeedWorkloadTest",
         size = "medium",
+    ),
+    struct(
+        kind = "asan_poisoning",
+        lib = "//tests:asan_poisoning_suite",
+        hdr = "tests/asan_poisoning_suite.h",
+        suite = "AsanPoisoning",
+        size = "small",
     ),
 ]
 

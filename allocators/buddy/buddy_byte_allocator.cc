@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/alloc_error.h"
+#include "core/internal/asan.h"
 #include "core/internal/bits.h"
 #include "core/internal/fatal.h"
 #include "core/internal/hex.h"
@@ -30,6 +31,15 @@ constexpr std::size_t WordsFor(std::size_t bits) { return (bits + 63) / 64; }
 
 }  // namespace
 
+#ifdef HEAPKIT_HAVE_ASAN
+BuddyByteAllocator::~BuddyByteAllocator() {
+  for (const Region& region : asan_regions_.Entries()) {
+    internal::UnpoisonRegion(reinterpret_cast<const void*>(region.start),
+                             region.size());
+  }
+}
+#endif
+
 int BuddyByteAllocator::OrderFor(Layout layout) {
   const int size_order =
       internal::CeilLog2(std::max<std::size_t>(layout.size, 1));
@@ -44,6 +54,13 @@ bool BuddyByteAllocator::TestBit(const RegionHeader& region, int order,
 }
 
 absl::Status BuddyByteAllocator::Init(std::uintptr_t start, std::size_t size) {
+#ifdef HEAPKIT_HAVE_ASAN
+  for (const Region& region : asan_regions_.Entries()) {
+    internal::UnpoisonRegion(reinterpret_cast<const void*>(region.start),
+                             region.size());
+  }
+  asan_regions_.Clear();
+#endif
   free_lists_.fill(nullptr);
   nonempty_orders_ = 0;
   regions_.Clear();
@@ -92,6 +109,9 @@ absl::Status BuddyByteAllocator::AddMemory(std::uintptr_t start,
   }
 
   auto* region = reinterpret_cast<RegionHeader*>(meta_start);
+  // Under ASan, the metadata is written unpoisoned and the whole region
+  // poisoned at the end.
+  internal::UnpoisonMemory(region, start + size - meta_start);
   region->whole = *whole;
   region->usable = Region{first, meta_start};
   region->max_order = std::min(kMaxOrder, FloorLog2(meta_start - first));
@@ -115,6 +135,10 @@ absl::Status BuddyByteAllocator::AddMemory(std::uintptr_t start,
     total_bytes_ += std::size_t{1} << order;
     address += std::size_t{1} << order;
   }
+  internal::PoisonMemory(reinterpret_cast<const void*>(start), size);
+#ifdef HEAPKIT_HAVE_ASAN
+  asan_regions_.Insert(*whole);  // As roomy as regions_, and as disjoint.
+#endif
   return absl::OkStatus();
 }
 
@@ -145,6 +169,7 @@ absl::StatusOr<void*> BuddyByteAllocator::Alloc(Layout layout) {
     Push(region, address + (std::uintptr_t{1} << found), found);
   }
   used_bytes_ += std::size_t{1} << order;
+  internal::UnpoisonMemory(reinterpret_cast<void*>(address), layout.size);
   return reinterpret_cast<void*>(address);
 }
 
@@ -168,12 +193,13 @@ void BuddyByteAllocator::Dealloc(void* ptr, Layout layout) {
 #endif
   for (int above = order; above <= checked_orders; ++above) {
     const std::uintptr_t holder = AlignDown(address, std::size_t{1} << above);
-    if (region->usable.Contains(holder) && TestBit(*region, above, holder)) {
+    if (InUsable(*region, holder) && TestBit(*region, above, holder)) {
       internal::Fatal(
           "BuddyByteAllocator::Dealloc: double free of %p (size %zu)", ptr,
           layout.size);
     }
   }
+  internal::PoisonMemory(ptr, std::size_t{1} << order);
   used_bytes_ -= std::size_t{1} << order;
   while (order < region->max_order) {  // Merge with free buddies, upwards.
     const std::size_t block_size = std::size_t{1} << order;
@@ -196,7 +222,7 @@ BuddyByteAllocator::RegionHeader* BuddyByteAllocator::FindRegion(
   // then two compares for the usable part (the metadata at the end and any
   // slack at the start hold no blocks).
   RegionHeader* const* region = regions_.Find(address);
-  if (region == nullptr || !(*region)->usable.Contains(address)) return nullptr;
+  if (region == nullptr || !InUsable(**region, address)) return nullptr;
   return *region;
 }
 

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/byte_allocator.h"
+#include "core/internal/asan.h"
 #include "core/internal/region_table.h"
 #include "core/layout.h"
 #include "core/region.h"
@@ -35,6 +36,11 @@ namespace heapkit {
 // beyond that returns kNoMemory). TotalBytes() counts the bytes in blocks
 // (metadata and the slack of unaligned region edges excluded); UsedBytes()
 // counts live blocks at their rounded power-of-two size.
+//
+// AddressSanitizer. Under ASan (core/internal/asan.h) the regions, metadata
+// included, are poisoned except [ptr, ptr + layout.size) of each live block,
+// and they are returned unpoisoned when the allocator is destroyed or
+// re-Init'ed.
 class BuddyByteAllocator final : public ByteAllocator {
  public:
   static constexpr int kMinOrder = 4;
@@ -44,6 +50,10 @@ class BuddyByteAllocator final : public ByteAllocator {
   static constexpr std::size_t kMaxRegions = 64;
 
   BuddyByteAllocator() = default;
+#ifdef HEAPKIT_HAVE_ASAN
+  // Unpoisons the managed regions (ASan builds only; see the class comment).
+  ~BuddyByteAllocator() override;
+#endif
 
   absl::Status Init(std::uintptr_t start, std::size_t size) override;
   absl::Status AddMemory(std::uintptr_t start, std::size_t size) override;
@@ -55,7 +65,7 @@ class BuddyByteAllocator final : public ByteAllocator {
   // while its buddy is still allocated. Builds without NDEBUG also test every
   // larger order, catching a second free after the block merged into a larger
   // free one; in release builds that one corrupts the free lists.
-  void Dealloc(void* ptr, Layout layout) override;
+  HEAPKIT_NO_SANITIZE_ADDRESS void Dealloc(void* ptr, Layout layout) override;
   std::size_t TotalBytes() const override { return total_bytes_; }
   std::size_t UsedBytes() const override { return used_bytes_; }
 
@@ -68,7 +78,7 @@ class BuddyByteAllocator final : public ByteAllocator {
   // free pair of buddies left unmerged, and free bytes == TotalBytes() -
   // UsedBytes(). Takes time linear in the number of free blocks and bitmap
   // words: for tests.
-  absl::Status CheckInvariants() const;
+  HEAPKIT_NO_SANITIZE_ADDRESS absl::Status CheckInvariants() const;
 
  private:
   static constexpr int kNumOrders = kMaxOrder + 1;
@@ -89,26 +99,41 @@ class BuddyByteAllocator final : public ByteAllocator {
   // live: the overlap check must cover the metadata and edge slack too, and
   // FindRegion narrows a hit to `usable` itself.
   struct WholeRegion {
-    Region operator()(const RegionHeader* header) const {
+    HEAPKIT_NO_SANITIZE_ADDRESS Region
+    operator()(const RegionHeader* header) const {
       return header->whole;
     }
   };
 
+  // Every function below that reads or writes a region header, a bitmap or a
+  // free block's links is HEAPKIT_NO_SANITIZE_ADDRESS: under ASan all of them
+  // are poisoned (see the class comment). So are Dealloc and CheckInvariants.
+
   static int OrderFor(Layout layout);
   // Returns the index of `address`'s block of `order` in its region's bitmap.
-  static std::size_t BitIndex(const RegionHeader& region, int order,
-                              std::uintptr_t address) {
+  HEAPKIT_NO_SANITIZE_ADDRESS static std::size_t BitIndex(
+      const RegionHeader& region, int order, std::uintptr_t address) {
     return (address >> order) - (region.usable.start >> order);
   }
-  static bool TestBit(const RegionHeader& region, int order,
-                      std::uintptr_t address);
+  // Returns region.usable.Contains(address), reading the header directly:
+  // under ASan the header is poisoned and Region::Contains is instrumented.
+  HEAPKIT_NO_SANITIZE_ADDRESS static bool InUsable(const RegionHeader& region,
+                                                   std::uintptr_t address) {
+    return address >= region.usable.start && address < region.usable.end;
+  }
+  HEAPKIT_NO_SANITIZE_ADDRESS static bool TestBit(const RegionHeader& region,
+                                                  int order,
+                                                  std::uintptr_t address);
 
   // Returns the region whose usable range holds `address`, or null.
-  RegionHeader* FindRegion(std::uintptr_t address) const;
-  void Push(RegionHeader& region, std::uintptr_t address, int order);
-  void Unlink(RegionHeader& region, std::uintptr_t address, int order);
-  absl::Status CheckFreeList(int order, std::size_t& free_bytes,
-                             std::size_t& blocks) const;
+  HEAPKIT_NO_SANITIZE_ADDRESS RegionHeader* FindRegion(
+      std::uintptr_t address) const;
+  HEAPKIT_NO_SANITIZE_ADDRESS void Push(RegionHeader& region,
+                                        std::uintptr_t address, int order);
+  HEAPKIT_NO_SANITIZE_ADDRESS void Unlink(RegionHeader& region,
+                                          std::uintptr_t address, int order);
+  HEAPKIT_NO_SANITIZE_ADDRESS absl::Status CheckFreeList(
+      int order, std::size_t& free_bytes, std::size_t& blocks) const;
 
   std::array<FreeBlock*, kNumOrders> free_lists_{};
   std::uint64_t nonempty_orders_ = 0;  // Bit k set iff free_lists_[k] != null.
@@ -116,6 +141,11 @@ class BuddyByteAllocator final : public ByteAllocator {
   internal::RegionTable<RegionHeader*, kMaxRegions, WholeRegion> regions_;
   std::size_t total_bytes_ = 0;
   std::size_t used_bytes_ = 0;
+#ifdef HEAPKIT_HAVE_ASAN
+  // The regions as handed over, for the destructor and Init to unpoison: kept
+  // in the object, because the headers may be in memory already unmapped.
+  internal::RegionTable<Region, kMaxRegions> asan_regions_;
+#endif
 };
 
 }  // namespace heapkit

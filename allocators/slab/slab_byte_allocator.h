@@ -14,6 +14,7 @@
 #include "allocators/slab/internal/slab_page.h"
 #include "allocators/tlsf/tlsf_byte_allocator.h"
 #include "core/byte_allocator.h"
+#include "core/internal/asan.h"
 #include "core/internal/bits.h"
 #include "core/internal/fatal.h"
 #include "core/layout.h"
@@ -53,6 +54,12 @@ namespace heapkit {
 // an object and that the object is not free already, so every double free
 // aborts at once; release builds catch a double free when the magazine
 // returns the object to its slab.
+//
+// AddressSanitizer. Under ASan (core/internal/asan.h) a small object is
+// unpoisoned over exactly [ptr, ptr + layout.size) while it is live; free
+// objects, those parked in magazines included, and slab metadata are
+// poisoned, large blocks are as the backing allocator leaves them, and the
+// backing allocator returns everything unpoisoned when destroyed.
 //
 // Design: internal/size_classes.h (geometry, size classes, alignment),
 // internal/slab_page.h (a slab's header and bitmap) and
@@ -145,7 +152,7 @@ class SlabByteAllocator final : public ByteAllocator {
   // empty slab and every class's current slab that holds no live object to
   // the backing allocator, and returns how many slabs went back. Takes time
   // linear in the magazines' size.
-  std::size_t ReleaseEmptySlabs();
+  HEAPKIT_NO_SANITIZE_ADDRESS std::size_t ReleaseEmptySlabs();
 
   // Returns how many slabs are taken from the backing allocator, cached empty
   // ones included.
@@ -163,7 +170,7 @@ class SlabByteAllocator final : public ByteAllocator {
   // adding up to the statistics; then the backing allocator's own
   // CheckInvariants() if it has one. Takes time linear in the slabs and
   // magazines and uses the process heap. For tests and debugging.
-  absl::Status CheckInvariants() const;
+  HEAPKIT_NO_SANITIZE_ADDRESS absl::Status CheckInvariants() const;
 
   // Returns the backing allocator, for tests and statistics. Allocating from
   // it directly is fine; freeing slabs through it is not.
@@ -198,38 +205,52 @@ class SlabByteAllocator final : public ByteAllocator {
   }
 
   // The fast paths, forced inline so that Alloc and Dealloc stay small
-  // enough to inline at every call site.
+  // enough to inline at every call site. Under ASan, those that touch slab
+  // metadata are out of line instead (see HEAPKIT_SLAB_FAST_PATH), and
+  // AllocSmall returns a poisoned object for its caller to unpoison.
   ABSL_ATTRIBUTE_ALWAYS_INLINE absl::StatusOr<void*> AllocSmall(
       std::size_t size_class);
-  ABSL_ATTRIBUTE_ALWAYS_INLINE absl::StatusOr<void*> AllocFromSlab(
+  HEAPKIT_SLAB_FAST_PATH absl::StatusOr<void*> AllocFromSlab(
       std::size_t size_class);
-  ABSL_ATTRIBUTE_ALWAYS_INLINE void DeallocSmall(void* ptr,
-                                                 std::size_t size_class);
+  HEAPKIT_SLAB_FAST_PATH void DeallocSmall(void* ptr, std::size_t size_class);
+#ifdef HEAPKIT_HAVE_ASAN
+  // Unpoisons the first `size` bytes of `object` from AllocSmall if it is OK,
+  // and returns it.
+  static absl::StatusOr<void*> Unpoisoned(absl::StatusOr<void*> object,
+                                          std::size_t size) {
+    if (object.ok()) internal::UnpoisonMemory(*object, size);
+    return object;
+  }
+#endif
 
   // Out of line (slab_byte_allocator_impl.h): the backing allocator's
   // blocks, aligned small layouts and invalid ones, and the cold paths. The
   // first two take the layout as two words: GCC copies a Layout argument
   // through the stack and reloads it with one 16-byte load, which stalls on
-  // the two 8-byte stores.
+  // the two 8-byte stores. Those that touch slab metadata, poisoned under
+  // ASan, are HEAPKIT_NO_SANITIZE_ADDRESS.
   absl::StatusOr<void*> AllocOther(std::size_t size, std::size_t align);
   void DeallocOther(void* ptr, std::size_t size, std::size_t align);
-  absl::StatusOr<void*> Refill(std::size_t size_class);
+  HEAPKIT_NO_SANITIZE_ADDRESS absl::StatusOr<void*> Refill(
+      std::size_t size_class);
   std::uint32_t FlushMagazine(std::size_t size_class);
   std::size_t FlushAllMagazines();
-  void ReturnToSlab(std::uintptr_t object);
-  void OnReturnTransition(Slab* slab);
+  HEAPKIT_NO_SANITIZE_ADDRESS void ReturnToSlab(std::uintptr_t object);
+  HEAPKIT_NO_SANITIZE_ADDRESS void OnReturnTransition(Slab* slab);
   Slab* TakeSlab(std::size_t size_class);
-  Slab* TakeSlabOnce(std::size_t size_class);
+  HEAPKIT_NO_SANITIZE_ADDRESS Slab* TakeSlabOnce(std::size_t size_class);
   Slab* NewSlab();
-  Slab* StealEmptySlab();
-  void Retire(Slab* slab);
-  void ReturnSlabToBacking(Slab* slab);
+  HEAPKIT_NO_SANITIZE_ADDRESS Slab* StealEmptySlab();
+  HEAPKIT_NO_SANITIZE_ADDRESS void Retire(Slab* slab);
+  HEAPKIT_NO_SANITIZE_ADDRESS void ReturnSlabToBacking(Slab* slab);
   void Reset();
   // The checks (slab_invariants_impl.h).
-  void CheckFree(const Slab* slab, std::uintptr_t object,
-                 std::size_t size_class) const;
-  absl::Status CheckSlab(const Slab* slab, std::size_t size_class,
-                         SlabState state, std::size_t& handed_bytes) const;
+  HEAPKIT_NO_SANITIZE_ADDRESS void CheckFree(const Slab* slab,
+                                             std::uintptr_t object,
+                                             std::size_t size_class) const;
+  HEAPKIT_NO_SANITIZE_ADDRESS absl::Status CheckSlab(
+      const Slab* slab, std::size_t size_class, SlabState state,
+      std::size_t& handed_bytes) const;
 
   // Hot: the magazines (class c's entries are MagazineOf(c)[0] up to
   // magazine_counts_[c], newest last), and each class's current slab or
@@ -292,7 +313,15 @@ inline absl::StatusOr<void*> SlabByteAllocator<Backing>::AllocSmall(
 template <class Backing>
 inline absl::StatusOr<void*> SlabByteAllocator<Backing>::Alloc(Layout layout) {
   if (ABSL_PREDICT_TRUE(IsPlainSmall(layout))) {
+    // Objects wait poisoned in the magazines and slabs. Under #ifdef: without
+    // ASan the fast paths must compile exactly as they did (see
+    // TlsfByteAllocator::Alloc).
+#ifdef HEAPKIT_HAVE_ASAN
+    return Unpoisoned(AllocSmall(slab_internal::ClassOfSize(layout.size)),
+                      layout.size);
+#else
     return AllocSmall(slab_internal::ClassOfSize(layout.size));
+#endif
   }
   return AllocOther(layout.size, layout.align);
 }
@@ -311,6 +340,9 @@ inline void SlabByteAllocator<Backing>::DeallocSmall(void* ptr,
   }
 #ifndef NDEBUG
   CheckFree(slab, object, size_class);
+#endif
+#ifdef HEAPKIT_HAVE_ASAN  // See Alloc.
+  internal::PoisonMemory(ptr, ClassSize(size_class));
 #endif
   std::uint32_t count = magazine_counts_[size_class];
   if (ABSL_PREDICT_FALSE(count == MagazineSize(size_class))) {

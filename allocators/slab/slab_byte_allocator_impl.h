@@ -47,6 +47,13 @@
 // the slabs have handed out (handed_bytes_), minus those of the objects
 // parked in magazines, which are free. Summing the magazines is
 // O(kNumSizeClasses), which keeps that work off the fast paths.
+//
+// AddressSanitizer. A new slab arrives unpoisoned over the block the backing
+// allocator handed out, and is poisoned whole once its metadata is written:
+// objects are unpoisoned only from Alloc to Dealloc, and metadata only while
+// FormatSlab rewrites it. The functions that touch metadata otherwise are
+// HEAPKIT_NO_SANITIZE_ADDRESS. A slab going back to the backing allocator is
+// poisoned (or not) by it.
 
 #include <algorithm>
 #include <cstddef>
@@ -63,6 +70,7 @@
 #include "allocators/slab/slab_byte_allocator.h"
 #include "allocators/slab/slab_invariants_impl.h"
 #include "core/alloc_error.h"
+#include "core/internal/asan.h"
 #include "core/internal/bits.h"
 #include "core/internal/fatal.h"
 #include "core/layout.h"
@@ -116,7 +124,13 @@ SlabByteAllocator<Backing>::AllocOther(std::size_t size, std::size_t align) {
                                   size, ", align ", align, ")"));
   }
   const std::size_t size_class = SizeClassFor(layout);
-  if (size_class != kLarge) return AllocSmall(size_class);
+  if (size_class != kLarge) {
+#ifdef HEAPKIT_HAVE_ASAN
+    return Unpoisoned(AllocSmall(size_class), size);
+#else
+    return AllocSmall(size_class);
+#endif
+  }
   absl::StatusOr<void*> block = backing_.Alloc(layout);
   // Memory held for reuse must not make a large request fail.
   if (ABSL_PREDICT_FALSE(!block.ok()) &&
@@ -195,7 +209,10 @@ SlabByteAllocator<Backing>::TakeSlabOnce(std::size_t size_class) {
     if (slab == nullptr) slab = StealEmptySlab();
     if (slab == nullptr) return nullptr;
   }
+  // FormatSlab's library calls on the metadata are instrumented.
+  internal::UnpoisonMemory(slab, sizeof(Slab));
   slab_internal::FormatSlab(slab, KeyFor(size_class), size_class);
+  internal::PoisonMemory(slab, sizeof(Slab));
   return slab;
 }
 
@@ -217,6 +234,8 @@ SlabByteAllocator<Backing>::NewSlab() {
       static_cast<std::uint32_t>(backing_.UsedBytes() - used_before);
   slab_backing_bytes_ += slab->backing_bytes;
   ++slab_count_;
+  // The objects are free and the metadata is the allocator's.
+  internal::PoisonMemory(*block, kSlabLayout.size);
   return slab;
 }
 

@@ -7,6 +7,7 @@
 
 #include "allocators/slab/slab_byte_allocator.h"
 #include "allocators/slab/slab_test_util.h"
+#include "core/internal/asan.h"
 #include "core/layout.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -38,9 +39,13 @@ TEST_F(SlabTest, CheckInvariantsSpotsACorruptBitmap) {
   const std::size_t index = (Addr(b) - base) / 32;
   auto* const bits =
       reinterpret_cast<std::uint64_t*>(base + Slab::kSlabObjectBytes + 64);
+  // Under ASan the slab's metadata is poisoned: reach it as a stray write
+  // would, and give it back poisoned.
+  internal::UnpoisonMemory(&bits[index / 64], sizeof(std::uint64_t));
   bits[index / 64] |= std::uint64_t{1} << (index % 64);
   EXPECT_THAT(slab_.CheckInvariants(), Not(IsOk()));
   bits[index / 64] &= ~(std::uint64_t{1} << (index % 64));
+  internal::PoisonMemory(&bits[index / 64], sizeof(std::uint64_t));
   EXPECT_THAT(slab_.CheckInvariants(), IsOk());
   slab_.Dealloc(b, Layout{32, 8});
 }

@@ -14,6 +14,7 @@
 #include "allocators/tlsf/internal/tlsf_block.h"
 #include "allocators/tlsf/internal/tlsf_lists.h"
 #include "core/alloc_error.h"
+#include "core/internal/asan.h"
 #include "core/internal/bits.h"
 #include "core/internal/fatal.h"
 #include "core/internal/hex.h"
@@ -42,7 +43,19 @@ using tlsf_internal::SentinelOf;
 using tlsf_internal::SizeOf;
 using tlsf_internal::Store;
 
+// Unpoisons every region in `regions` (under ASan; nothing otherwise).
+void UnpoisonRegions(std::span<const Region> regions) {
+  for (const Region& region : regions) {
+    internal::UnpoisonRegion(reinterpret_cast<const void*>(region.start),
+                             region.size());
+  }
+}
+
 }  // namespace
+
+#ifdef HEAPKIT_HAVE_ASAN
+TlsfByteAllocator::~TlsfByteAllocator() { UnpoisonRegions(regions_.Entries()); }
+#endif
 
 void TlsfByteAllocator::Reset() {
   std::fill(std::begin(heads_), std::end(heads_), 0);
@@ -54,6 +67,7 @@ void TlsfByteAllocator::Reset() {
 }
 
 absl::Status TlsfByteAllocator::Init(std::uintptr_t start, std::size_t size) {
+  UnpoisonRegions(regions_.Entries());
   Reset();
   return AddMemory(start, size);
 }
@@ -106,6 +120,10 @@ absl::Status TlsfByteAllocator::AddMemory(std::uintptr_t start,
         absl::StrCat("TlsfByteAllocator::AddMemory: region ", Describe(region),
                      " leaves no room for a block once aligned"));
   }
+
+  // All of it is free space or metadata until Alloc hands out a block.
+  internal::PoisonMemory(reinterpret_cast<const void*>(region.start),
+                         region.size());
 
   // Lay out the run as used blocks of at most kMaxBlockSize, each remainder at
   // least kMinBlockSize, then free them in order so that they merge where they
@@ -175,7 +193,9 @@ absl::StatusOr<void*> TlsfByteAllocator::AllocSlow(Layout layout) {
   if (layout.align <= kGranularity) {
     const BlockAddr block = TakeFreeBlock(size);
     if (block == 0) return NoFitError(layout);
-    return Use(block, size);
+    void* const ptr = Use(block, size);
+    internal::UnpoisonMemory(ptr, layout.size);
+    return ptr;
   }
 
   // Every payload is 16-aligned, so the aligned payload lies 0, 16, ...,
@@ -198,7 +218,9 @@ absl::StatusOr<void*> TlsfByteAllocator::AllocSlow(Layout layout) {
     Release(block);
     block += padding;
   }
-  return Use(block, size);
+  void* const ptr = Use(block, size);
+  internal::UnpoisonMemory(ptr, layout.size);
+  return ptr;
 }
 
 absl::Status TlsfByteAllocator::NoFitError(Layout layout) const {
@@ -238,6 +260,11 @@ absl::Status TlsfByteAllocator::Resize(void* ptr, Layout old_layout,
   const std::size_t flags = header & kPrevFreeBit;
 
   if (size <= block_size) {
+    // Growing into the block's own slack or shrinking: under ASan, the bytes
+    // from new_size up to the next header are free either way.
+    internal::UnpoisonMemory(ptr, new_size);
+    internal::PoisonMemory(static_cast<char*>(ptr) + new_size,
+                           block_size - kHeaderSize - new_size);
     if (block_size - size >= kMinBlockSize) {
       Store(block + kHeaderOffset, size | flags);
       const BlockAddr tail = block + size;
@@ -267,6 +294,7 @@ absl::Status TlsfByteAllocator::Resize(void* ptr, Layout old_layout,
   Store(block + kHeaderOffset, combined | flags);
   Use(block, size);
   used_bytes_ -= block_size;
+  internal::UnpoisonMemory(ptr, new_size);
   return absl::OkStatus();
 }
 

@@ -12,6 +12,7 @@
 #include "allocators/tlsf/internal/tlsf_block.h"
 #include "allocators/tlsf/internal/tlsf_lists.h"
 #include "core/byte_allocator.h"
+#include "core/internal/asan.h"
 #include "core/internal/bits.h"
 #include "core/internal/region_table.h"
 #include "core/layout.h"
@@ -46,6 +47,12 @@ namespace heapkit {
 // pointer is in a managed region, that the neighbouring headers agree with it,
 // and that the layout fits the block.
 //
+// AddressSanitizer. Under ASan (core/internal/asan.h) the regions are poisoned
+// except [ptr, ptr + layout.size) of each live block, so headers, free blocks
+// and the slack after a block's last byte are reported when touched, and the
+// regions are returned unpoisoned when the allocator is destroyed or
+// re-Init'ed.
+//
 // Like every backend, not synchronised.
 class TlsfByteAllocator final : public ByteAllocator {
  public:
@@ -65,6 +72,10 @@ class TlsfByteAllocator final : public ByteAllocator {
   static constexpr std::size_t kMaxRegions = 128;
 
   TlsfByteAllocator() = default;
+#ifdef HEAPKIT_HAVE_ASAN
+  // Unpoisons the managed regions (ASan builds only; see the class comment).
+  ~TlsfByteAllocator() override;
+#endif
 
   // Forgets every region and block, then adds [start, start + size) as
   // AddMemory does. After a failure the allocator manages nothing.
@@ -354,7 +365,15 @@ TlsfByteAllocator::Alloc(Layout layout) {
   const std::size_t size = tlsf_internal::BlockSizeFor(layout.size);
   const BlockAddr block = TakeFreeBlock(size);
   if (ABSL_PREDICT_FALSE(block == 0)) return NoFitError(layout);
+#ifdef HEAPKIT_HAVE_ASAN
+  void* const ptr = Use(block, size);
+  internal::UnpoisonMemory(ptr, layout.size);
+  return ptr;
+#else
+  // Without ASan the code must stay exactly as it was: even an empty call or a
+  // named result changes GCC's choices in the callers.
   return Use(block, size);
+#endif
 }
 
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline void TlsfByteAllocator::Dealloc(
@@ -384,7 +403,12 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void TlsfByteAllocator::Dealloc(
   Release(block);
   // After Release(), which then reuses `header` rather than reloading it past
   // this store.
-  used_bytes_ -= header & ~tlsf_internal::kFlagMask;
+  const std::size_t block_size = header & ~tlsf_internal::kFlagMask;
+#ifdef HEAPKIT_HAVE_ASAN  // See Alloc.
+  // The whole block, up to the next header, slack included.
+  internal::PoisonMemory(ptr, block_size - tlsf_internal::kHeaderSize);
+#endif
+  used_bytes_ -= block_size;
 }
 
 template <class F>

@@ -20,6 +20,11 @@
 //
 // Nothing here checks its arguments: the callers, SlabByteAllocator's paths,
 // guarantee an index below the slab's capacity and an address inside a slab.
+//
+// Under ASan the allocator keeps a slab's metadata poisoned (see
+// core/internal/asan.h), so the functions here that read or write it are not
+// instrumented (HEAPKIT_NO_SANITIZE_ADDRESS), except FormatSlab, whose callers
+// unpoison the metadata around it.
 
 #include <algorithm>
 #include <array>
@@ -29,7 +34,19 @@
 
 #include "absl/base/attributes.h"
 #include "allocators/slab/internal/size_classes.h"
+#include "core/internal/asan.h"
 #include "core/internal/bits.h"
+
+// Marks the fast-path functions that touch slab metadata. Without ASan it
+// forces them inline, so that Alloc and Dealloc compile to straight-line code
+// at each call site. Under ASan, where the metadata is poisoned, it keeps them
+// out of line and uninstrumented instead: GCC inlines an always-inline
+// function whatever its attributes and instruments it as its caller is.
+#ifdef HEAPKIT_HAVE_ASAN
+#define HEAPKIT_SLAB_FAST_PATH HEAPKIT_NO_SANITIZE_ADDRESS
+#else
+#define HEAPKIT_SLAB_FAST_PATH ABSL_ATTRIBUTE_ALWAYS_INLINE
+#endif
 
 namespace heapkit::slab_internal {
 
@@ -90,14 +107,15 @@ inline std::size_t IndexOf(std::uintptr_t address, std::size_t size_class) {
 }
 
 // Returns true if object `index` of `slab` is free.
-inline bool IsFree(const Slab* slab, std::size_t index) {
+HEAPKIT_NO_SANITIZE_ADDRESS inline bool IsFree(const Slab* slab,
+                                               std::size_t index) {
   return ((slab->free_bits[index / 64] >> (index % 64)) & 1) != 0;
 }
 
 // Marks the lowest free object of `slab` handed out and returns its index.
 // `summary` is slab->summary, already loaded by the caller, and not 0. Forced
-// inline: it is Alloc's fast path.
-ABSL_ATTRIBUTE_ALWAYS_INLINE inline std::size_t TakeLowestFree(
+// inline outside ASan builds: it is Alloc's fast path.
+HEAPKIT_SLAB_FAST_PATH inline std::size_t TakeLowestFree(
     Slab* slab, std::uint64_t summary) {
   const int word = std::countr_zero(summary);
   const std::uint64_t bits = slab->free_bits[word];
@@ -110,14 +128,15 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline std::size_t TakeLowestFree(
 }
 
 // Marks object `index` of `slab`, which is not free, free.
-inline void MarkFree(Slab* slab, std::size_t index) {
+HEAPKIT_NO_SANITIZE_ADDRESS inline void MarkFree(Slab* slab,
+                                                 std::size_t index) {
   slab->free_bits[index / 64] |= std::uint64_t{1} << (index % 64);
   slab->summary |= std::uint64_t{1} << (index / 64);
 }
 
 // Makes `slab` an empty slab of `size_class` keyed `key`, pinned as its
 // class's current slab: every object free, live 1, unlinked. Writes at most
-// kBitmapWords words.
+// kBitmapWords words. Under ASan, the metadata must not be poisoned.
 inline void FormatSlab(Slab* slab, std::uintptr_t key, std::size_t size_class) {
   const std::size_t capacity = kObjectBytes / kClassSizes[size_class];
   const std::size_t whole_words = capacity / 64;
@@ -138,7 +157,7 @@ inline void FormatSlab(Slab* slab, std::uintptr_t key, std::size_t size_class) {
 }
 
 // Appends `slab`, on no list, to `list`.
-inline void PushBack(SlabList& list, Slab* slab) {
+HEAPKIT_NO_SANITIZE_ADDRESS inline void PushBack(SlabList& list, Slab* slab) {
   slab->prev = list.tail;
   slab->next = nullptr;
   (list.tail != nullptr ? list.tail->next : list.head) = slab;
@@ -146,7 +165,7 @@ inline void PushBack(SlabList& list, Slab* slab) {
 }
 
 // Removes `slab` from `list`, which holds it.
-inline void Unlink(SlabList& list, Slab* slab) {
+HEAPKIT_NO_SANITIZE_ADDRESS inline void Unlink(SlabList& list, Slab* slab) {
   (slab->prev != nullptr ? slab->prev->next : list.head) = slab->next;
   (slab->next != nullptr ? slab->next->prev : list.tail) = slab->prev;
   slab->prev = slab->next = nullptr;

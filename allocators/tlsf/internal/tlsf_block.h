@@ -54,6 +54,7 @@
 #include <cstring>
 
 #include "absl/base/attributes.h"
+#include "core/internal/asan.h"
 #include "core/internal/bits.h"
 
 namespace heapkit::tlsf_internal {
@@ -99,15 +100,19 @@ inline constexpr std::size_t kFlagMask = kGranularity - 1;
 // Returns the word at `address`. Block fields live in memory that callers also
 // write with other types, so they are read and written with memcpy: that keeps
 // the compiler from reordering them against those writes when Alloc and
-// Dealloc are inlined into the caller.
-inline std::uintptr_t Load(std::uintptr_t address) {
+// Dealloc are inlined into the caller. They are also the only accesses to
+// memory the allocator keeps poisoned under ASan (headers, links, back
+// pointers: everything outside live blocks), so ASan does not check them, and
+// they stay out of line in ASan builds.
+HEAPKIT_NO_SANITIZE_ADDRESS inline std::uintptr_t Load(std::uintptr_t address) {
   std::uintptr_t word;
   std::memcpy(&word, reinterpret_cast<const void*>(address), sizeof(word));
   return word;
 }
 
 // Writes `word` at `address`; see Load.
-inline void Store(std::uintptr_t address, std::uintptr_t word) {
+HEAPKIT_NO_SANITIZE_ADDRESS inline void Store(std::uintptr_t address,
+                                              std::uintptr_t word) {
   std::memcpy(reinterpret_cast<void*>(address), &word, sizeof(word));
 }
 
