@@ -1,0 +1,279 @@
+// Replaces the C allocation functions and every form of operator new and
+// delete with a GlobalHeap over the backend chosen at build time
+// (--define allocator=buddy|slab|tlsf). Link //adapters/global:malloc into a
+// program, or preload //adapters/global:libheapkit_malloc.so:
+//
+//   LD_PRELOAD=bazel-bin/adapters/global/libheapkit_malloc.so python3 ...
+//
+// Semantics are glibc's where the standards leave a choice: malloc(0) returns
+// a unique pointer, realloc(p, 0) frees p and returns null, memalign rounds an
+// alignment that is not a power of two up to one, aligned_alloc and
+// posix_memalign refuse it (EINVAL). Every failure sets errno to ENOMEM
+// (posix_memalign returns it instead). free() of a pointer that is not a live
+// block aborts with a message (see GlobalHeap).
+//
+// The heap is built in static storage on the first call, whenever that comes
+// (before main, during static initialisation, from another library's
+// constructor), and is never destroyed, so calls after exit() work too. Its
+// construction allocates nothing; a call made during it aborts with a message
+// rather than hanging. After construction, fork handlers are registered
+// (pthread_atfork). With HEAPKIT_STATS=1 in the environment, the heap's
+// counters are printed to stderr at exit.
+
+#include <errno.h>
+#include <malloc.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <new>
+
+#include "adapters/global/global_heap.h"
+#include "adapters/spin_lock.h"
+#include "allocators/default_byte_allocator.h"
+#include "core/internal/fatal.h"
+#include "fmt/format.h"
+
+namespace heapkit {
+namespace {
+
+using Heap = GlobalHeap<DefaultByteAllocator>;
+
+alignas(Heap) unsigned char heap_storage[sizeof(Heap)];
+ABSL_CONST_INIT std::atomic<Heap*> heap{nullptr};
+ABSL_CONST_INIT SpinLock init_lock;
+ABSL_CONST_INIT thread_local bool initializing
+    __attribute__((tls_model("initial-exec"))) = false;
+ABSL_CONST_INIT bool print_stats = false;
+
+void PrepareFork() { heap.load(std::memory_order_relaxed)->PrepareFork(); }
+void AfterFork() { heap.load(std::memory_order_relaxed)->AfterFork(); }
+
+// Builds the heap on the first call.
+ABSL_ATTRIBUTE_NOINLINE Heap& InitHeap() {
+  if (initializing) {
+    internal::Fatal("HeapKit: allocation while building the heap");
+  }
+  bool built_here = false;
+  {
+    std::lock_guard<SpinLock> guard(init_lock);
+    if (heap.load(std::memory_order_acquire) == nullptr) {
+      initializing = true;
+      heap.store(new (heap_storage) Heap(), std::memory_order_release);
+      initializing = false;
+      built_here = true;
+    }
+  }
+  if (built_here) {
+    // Both may allocate, so they come once the heap is there.
+    pthread_atfork(&PrepareFork, &AfterFork, &AfterFork);
+    const char* stats = std::getenv("HEAPKIT_STATS");
+    print_stats = stats != nullptr && std::strcmp(stats, "1") == 0;
+  }
+  return *heap.load(std::memory_order_acquire);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline Heap& GetHeap() {
+  Heap* built = heap.load(std::memory_order_acquire);
+  if (built != nullptr) [[likely]] {
+    return *built;
+  }
+  return InitHeap();
+}
+
+// Returns `ptr`, setting errno to ENOMEM if it is null.
+inline void* OrNoMemory(void* ptr) {
+  if (ptr == nullptr) [[unlikely]] {
+    errno = ENOMEM;
+  }
+  return ptr;
+}
+
+bool IsPowerOfTwo(std::size_t n) { return n != 0 && (n & (n - 1)) == 0; }
+
+std::size_t PageSize() {
+  return static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+// operator new's loop: calls the new-handler until the heap has room, or
+// throws std::bad_alloc (returns null if `nothrow`).
+void* NewImpl(std::size_t size, std::size_t align, bool nothrow) {
+  for (;;) {
+    void* ptr = GetHeap().Allocate(size, align);
+    if (ptr != nullptr) [[likely]] {
+      return ptr;
+    }
+    std::new_handler handler = std::get_new_handler();
+    if (handler == nullptr) {
+      if (nothrow) return nullptr;
+      throw std::bad_alloc();
+    }
+    if (nothrow) {
+      try {
+        handler();
+      } catch (const std::bad_alloc&) {
+        return nullptr;
+      }
+    } else {
+      handler();
+    }
+  }
+}
+
+__attribute__((destructor)) void PrintStatsAtExit() {
+  Heap* built = heap.load(std::memory_order_acquire);
+  if (!print_stats || built == nullptr) return;
+  const GlobalHeapStats s = built->GetStats();
+  fmt::print(stderr,
+             "HeapKit ({}): heap {} bytes, {} used; {} bytes mapped; {} large "
+             "blocks, {} bytes; {} bytes retained; {} refills, {} flushes; "
+             "bootstrap {} bytes used\n",
+             kDefaultByteAllocatorName, s.heap_bytes, s.heap_used_bytes,
+             s.mapped_bytes, s.large_blocks, s.large_bytes, s.retained_bytes,
+             s.refills, s.flushes, s.bootstrap_used_bytes);
+}
+
+}  // namespace
+}  // namespace heapkit
+
+using heapkit::GetHeap;
+using heapkit::IsPowerOfTwo;
+using heapkit::OrNoMemory;
+
+extern "C" {
+
+void* malloc(std::size_t size) { return OrNoMemory(GetHeap().Allocate(size)); }
+
+void free(void* ptr) {
+  if (ptr != nullptr) GetHeap().Free(ptr);
+}
+
+void* calloc(std::size_t count, std::size_t size) {
+  std::size_t bytes;
+  if (__builtin_mul_overflow(count, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return OrNoMemory(GetHeap().AllocateZeroed(bytes));
+}
+
+void* realloc(void* ptr, std::size_t size) {
+  if (ptr == nullptr) return malloc(size);
+  if (size == 0) {
+    free(ptr);
+    return nullptr;
+  }
+  return OrNoMemory(GetHeap().Reallocate(ptr, size));
+}
+
+void* reallocarray(void* ptr, std::size_t count, std::size_t size) {
+  std::size_t bytes;
+  if (__builtin_mul_overflow(count, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return realloc(ptr, bytes);
+}
+
+int posix_memalign(void** result, std::size_t align, std::size_t size) {
+  if (!IsPowerOfTwo(align) || align % sizeof(void*) != 0) return EINVAL;
+  void* ptr = GetHeap().Allocate(size, align);
+  if (ptr == nullptr) return ENOMEM;
+  *result = ptr;
+  return 0;
+}
+
+void* aligned_alloc(std::size_t align, std::size_t size) {
+  if (!IsPowerOfTwo(align)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  return OrNoMemory(GetHeap().Allocate(size, align));
+}
+
+void* memalign(std::size_t align, std::size_t size) {
+  if (align > (SIZE_MAX >> 1) + 1) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if (!IsPowerOfTwo(align)) align = std::size_t{1} << std::bit_width(align);
+  return OrNoMemory(GetHeap().Allocate(size, align));
+}
+
+void* valloc(std::size_t size) { return memalign(heapkit::PageSize(), size); }
+
+void* pvalloc(std::size_t size) {
+  const std::size_t page = heapkit::PageSize();
+  if (size > SIZE_MAX - page) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  const std::size_t rounded =
+      size == 0 ? page : (size + page - 1) & ~(page - 1);
+  return memalign(page, rounded);
+}
+
+std::size_t malloc_usable_size(void* ptr) {
+  return ptr == nullptr ? 0 : GetHeap().UsableSize(ptr);
+}
+
+}  // extern "C"
+
+// Every replaceable operator new and delete.
+
+void* operator new(std::size_t size) {
+  return heapkit::NewImpl(size, heapkit::Heap::kAlignment, false);
+}
+void* operator new[](std::size_t size) {
+  return heapkit::NewImpl(size, heapkit::Heap::kAlignment, false);
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  return heapkit::NewImpl(size, heapkit::Heap::kAlignment, true);
+}
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept {
+  return heapkit::NewImpl(size, heapkit::Heap::kAlignment, true);
+}
+void* operator new(std::size_t size, std::align_val_t align) {
+  return heapkit::NewImpl(size, static_cast<std::size_t>(align), false);
+}
+void* operator new[](std::size_t size, std::align_val_t align) {
+  return heapkit::NewImpl(size, static_cast<std::size_t>(align), false);
+}
+void* operator new(std::size_t size, std::align_val_t align,
+                   const std::nothrow_t&) noexcept {
+  return heapkit::NewImpl(size, static_cast<std::size_t>(align), true);
+}
+void* operator new[](std::size_t size, std::align_val_t align,
+                     const std::nothrow_t&) noexcept {
+  return heapkit::NewImpl(size, static_cast<std::size_t>(align), true);
+}
+
+void operator delete(void* ptr) noexcept { free(ptr); }
+void operator delete[](void* ptr) noexcept { free(ptr); }
+void operator delete(void* ptr, const std::nothrow_t&) noexcept { free(ptr); }
+void operator delete[](void* ptr, const std::nothrow_t&) noexcept { free(ptr); }
+void operator delete(void* ptr, std::size_t) noexcept { free(ptr); }
+void operator delete[](void* ptr, std::size_t) noexcept { free(ptr); }
+void operator delete(void* ptr, std::align_val_t) noexcept { free(ptr); }
+void operator delete[](void* ptr, std::align_val_t) noexcept { free(ptr); }
+void operator delete(void* ptr, std::size_t, std::align_val_t) noexcept {
+  free(ptr);
+}
+void operator delete[](void* ptr, std::size_t, std::align_val_t) noexcept {
+  free(ptr);
+}
+void operator delete(void* ptr, std::align_val_t,
+                     const std::nothrow_t&) noexcept {
+  free(ptr);
+}
+void operator delete[](void* ptr, std::align_val_t,
+                       const std::nothrow_t&) noexcept {
+  free(ptr);
+}
