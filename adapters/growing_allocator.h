@@ -258,15 +258,19 @@ class GrowingAllocator final : public internal::ForwardingAllocator<Byte> {
   absl::Status TakeRun(std::size_t want, std::size_t want_align,
                        std::size_t need, std::size_t need_align,
                        absl::string_view who) {
-    const std::string prefix = absl::StrCat("GrowingAllocator::", who);
+    // Only errors build a message: a growth that succeeds allocates nothing
+    // on the process heap (which may be the heap being grown).
+    const auto prefix = [who] {
+      return absl::StrCat("GrowingAllocator::", who);
+    };
     if (run_count_ == kMaxPageRuns) {
       return MakeError(AllocError::kNoMemory,
-                       absl::StrCat(prefix, ": cannot grow, all ", kMaxPageRuns,
-                                    " page runs are taken"));
+                       absl::StrCat(prefix(), ": cannot grow, all ",
+                                    kMaxPageRuns, " page runs are taken"));
     }
     if (need > pages_.AvailablePages()) {
       return MakeError(AllocError::kNoMemory,
-                       absl::StrCat(prefix, ": cannot grow by ", need,
+                       absl::StrCat(prefix(), ": cannot grow by ", need,
                                     " pages, the page allocator has ",
                                     pages_.AvailablePages(), " free"));
     }
@@ -279,7 +283,7 @@ class GrowingAllocator final : public internal::ForwardingAllocator<Byte> {
     if (!run.ok()) {
       return MakeError(
           AllocError::kNoMemory,
-          absl::StrCat(prefix, ": cannot grow: ", run.status().message()));
+          absl::StrCat(prefix(), ": cannot grow: ", run.status().message()));
     }
     const std::size_t bytes = taken * pages_.PageSize();
     if (absl::Status added = this->wrapped_.AddMemory(*run, bytes);

@@ -96,7 +96,7 @@ class GlobalHeap {
   static constexpr std::size_t kLargeThreshold = std::size_t{256} << 10;
   static constexpr std::size_t kCacheBudgetBytes = std::size_t{512} << 10;
   static constexpr std::size_t kInitialHeapBytes = std::size_t{1} << 20;
-  static constexpr std::size_t kRetainedBudgetBytes = std::size_t{32} << 20;
+  static constexpr std::size_t kRetainedBudgetBytes = std::size_t{4} << 20;
   static constexpr std::size_t kMaxRetainedRuns = 16;
   static constexpr std::size_t kBootstrapBytes = std::size_t{8} << 20;
   static constexpr std::size_t kMaxAlignment = std::size_t{1} << 30;
