@@ -25,6 +25,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <bit>
 #include <cstddef>
@@ -39,7 +40,6 @@
 #include "adapters/spin_lock.h"
 #include "allocators/default_byte_allocator.h"
 #include "core/internal/fatal.h"
-#include "fmt/format.h"
 
 namespace heapkit {
 namespace {
@@ -127,17 +127,26 @@ void* NewImpl(std::size_t size, std::size_t align, bool nothrow) {
   }
 }
 
+// Prints the counters with snprintf and write(2): no allocation, and no
+// formatting library to load into every program.
 __attribute__((destructor)) void PrintStatsAtExit() {
   Heap* built = heap.load(std::memory_order_acquire);
   if (!print_stats || built == nullptr) return;
   const GlobalHeapStats s = built->GetStats();
-  fmt::print(stderr,
-             "HeapKit ({}): heap {} bytes, {} used; {} bytes mapped; {} large "
-             "blocks, {} bytes; {} bytes retained; {} refills, {} flushes; "
-             "bootstrap {} bytes used\n",
-             kDefaultByteAllocatorName, s.heap_bytes, s.heap_used_bytes,
-             s.mapped_bytes, s.large_blocks, s.large_bytes, s.retained_bytes,
-             s.refills, s.flushes, s.bootstrap_used_bytes);
+  char line[512];
+  const int length = std::snprintf(
+      line, sizeof line,
+      "HeapKit (%s): heap %zu bytes, %zu used; %zu bytes mapped; %zu large "
+      "blocks, %zu bytes; %zu bytes retained; %zu refills, %zu flushes; "
+      "bootstrap %zu bytes used\n",
+      kDefaultByteAllocatorName, s.heap_bytes, s.heap_used_bytes,
+      s.mapped_bytes, s.large_blocks, s.large_bytes, s.retained_bytes,
+      s.refills, s.flushes, s.bootstrap_used_bytes);
+  if (length > 0) {
+    const std::size_t n =
+        std::min(static_cast<std::size_t>(length), sizeof line - 1);
+    [[maybe_unused]] const ssize_t written = write(STDERR_FILENO, line, n);
+  }
 }
 
 }  // namespace
