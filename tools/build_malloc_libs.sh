@@ -13,8 +13,9 @@ backends=("$@")
 [ "${#backends[@]}" -gt 0 ] || backends=(buddy slab tlsf)
 mkdir -p "$out"
 for backend in "${backends[@]}"; do
-  bazel build -c opt --define "allocator=$backend" \
-    //adapters/global:libheapkit_malloc.so
-  cp -f bazel-bin/adapters/global/libheapkit_malloc.so \
+  flags=(-c opt --define "allocator=$backend")
+  bazel build "${flags[@]}" //adapters/global:libheapkit_malloc.so
+  # From bazel info, not the bazel-bin link, which follows the latest build.
+  cp -f "$(bazel info "${flags[@]}" bazel-bin 2>/dev/null)/adapters/global/libheapkit_malloc.so" \
     "$out/libheapkit_$backend.so"
 done
