@@ -21,9 +21,12 @@
 #                   workloads_prepare) in DIR for the next run (default: a
 #                   temporary directory)
 #
+# HEAPKIT_WORKLOADS="sqlite gxx" limits the real programs to these.
+#
 # Workloads: every name `workload_names SET` prints, run by workload_run from
 # tools/workloads.sh (or $WORKLOADS_SH), and thread_benchmark's larson and
-# xmalloc at 1, 2, 4 and 8 threads. The thread counts share a fixed total of
+# xmalloc at 1, 2, 4 and 8 threads, and "pairs" (larson with no cross-thread
+# frees) at 1 and 2 threads. The thread counts share a fixed total of
 # work: on this 2-core machine, perfect scaling halves the wall time from 1 to
 # 2 threads and keeps it flat beyond. Each run is timed by /usr/bin/time -f '%e %M' (wall
 # seconds, max RSS of the largest process in the run).
@@ -172,6 +175,8 @@ if [ -f "$workloads_sh" ]; then
     { tail -n 20 "$work/logs/prepare.log" >&2; echo "peers.sh: workloads_prepare failed" >&2; exit 1; }
   # shellcheck disable=SC1090
   read -r -a real_workloads <<<"$(source "$workloads_sh" && workload_names "$set_name" | tr '\n' ' ')"
+  # As for tools/real_programs.sh: only these real programs.
+  [ -z "${HEAPKIT_WORKLOADS:-}" ] || read -r -a real_workloads <<<"$HEAPKIT_WORKLOADS"
 else
   warn "$workloads_sh not found; running the thread benchmark only"
 fi
@@ -180,6 +185,8 @@ workloads=("${real_workloads[@]}")
 for bench in larson xmalloc; do
   for threads in "${thread_counts[@]}"; do workloads+=("$bench-${threads}t"); done
 done
+# Random pairs with no cross-thread frees: how the allocator itself scales.
+workloads+=(pairs-1t pairs-2t)
 
 results="$work/results.tsv"
 printf 'round\tworkload\tallocator\tstatus\twall_s\tmax_rss_kib\tmops_per_s\toutput_sha256\n' >"$results"
@@ -191,14 +198,17 @@ run_one() {
   local out_file="$work/out/$workload"
   local -a command
   case "$workload" in
-    larson-*t | xmalloc-*t)
-      local bench=${workload%%-*} threads=${workload#*-}
+    larson-*t | xmalloc-*t | pairs-*t)
+      local bench=${workload%%-*} threads=${workload#*-} remote_every=4
       threads=${threads%t}
       local total=$larson_ops
       [ "$bench" = xmalloc ] && total=$xmalloc_ops
+      # pairs: larson with every free local.
+      [ "$bench" = pairs ] && bench=larson && remote_every=0
       # The same seed for every allocator within a round: the same work.
       command=("$work/thread_benchmark" "--workload=$bench" "--threads=$threads"
-        "--ops=$((total / threads))" "--seed=$round")
+        "--ops=$((total / threads))" "--seed=$round"
+        "--remote_every=$remote_every")
       ;;
     *)
       # shellcheck disable=SC2016  # Expanded by the inner bash.
@@ -315,8 +325,8 @@ def geomean_vs_glibc(index):
     return logs
 
 
-def larson_scaling(allocator):
-    one, two = medians("larson-1t", allocator), medians("larson-2t", allocator)
+def scaling(bench, allocator):
+    one, two = medians(f"{bench}-1t", allocator), medians(f"{bench}-2t", allocator)
     if not one or not two or not one[2] or not two[2]:
         return "-"
     return f"{two[2] / one[2]:.2f}"
@@ -327,7 +337,8 @@ print(f"## Allocators compared ({set_name} set, rounds: {rounds}, cores: {os.cpu
 print()
 print("Cells: median wall time, median max RSS. Ratios: geometric mean over the")
 print("workloads of the allocator's median over glibc's (lower is better).")
-print("larson 2t/1t: thread_benchmark's Mops/s at 2 threads over 1 thread.")
+print("larson and pairs 2t/1t: thread_benchmark's Mops/s at 2 threads over 1")
+print("thread (pairs: larson with no cross-thread frees).")
 print("Failed runs are left out of the medians and the ratios.")
 print()
 print("| " + " | ".join(header) + " |")
@@ -337,7 +348,8 @@ for workload in workloads:
 wall, rss = geomean_vs_glibc(0), geomean_vs_glibc(1)
 print("| **wall vs glibc (geomean)** | " + " | ".join(wall[a] for a in allocators) + " |")
 print("| **max RSS vs glibc (geomean)** | " + " | ".join(rss[a] for a in allocators) + " |")
-print("| **larson 2t/1t throughput** | " + " | ".join(larson_scaling(a) for a in allocators) + " |")
+print("| **larson 2t/1t throughput** | " + " | ".join(scaling("larson", a) for a in allocators) + " |")
+print("| **pairs 2t/1t throughput** | " + " | ".join(scaling("pairs", a) for a in allocators) + " |")
 EOF
 )
 echo "$table"

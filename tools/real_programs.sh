@@ -7,7 +7,7 @@
 #
 # Usage: tools/real_programs.sh [--long] LIB.so [LIB.so ...]
 #   --long                   the long set (several minutes a library) instead of the
-#                            short one (about a minute a library, for CI)
+#                            short one (under a minute a library, for CI)
 #   HEAPKIT_WORKLOADS="sqlite sort_10mb"
 #                            runs only these workloads (any of the long set's names)
 #   HEAPKIT_WORKLOADS_DIR    where the generated inputs are cached

@@ -19,7 +19,7 @@
 # PYTHONMALLOC=malloc so that every object allocation, not just the large ones,
 # reaches the allocator under test.
 
-# Prints the names of the workloads of SET: short (CI, about a minute) or long.
+# Prints the names of the workloads of SET: short (CI, under a minute) or long.
 workload_names() {
   local set="${1:-}"
   case "$set" in
@@ -62,10 +62,11 @@ _workload_gxx_source() {
 _workload_python_modules() {
   case "$1" in
     python_tests_short)
-      echo test_dict test_list test_set test_unicode test_json test_re test_collections \
-        test_itertools test_decimal test_long test_struct test_codecs test_bytes \
-        test_array test_zlib test_difflib test_statistics test_pickle test_xml_etree \
-        test_weakref test_gc test_thread test_threading test_queue test_email
+      # Containers, and threads starting and exiting (where thread caches go
+      # back); the long set has the slower modules. Short to keep CI short.
+      echo test_dict test_list test_set test_json test_collections test_itertools \
+        test_struct test_bytes test_array test_weakref test_gc test_thread \
+        test_threading test_queue
       ;;
     python_tests_long)
       # Not test_asyncio: its test_get_event_loop_new_process sometimes hangs in
@@ -73,7 +74,9 @@ _workload_python_modules() {
       echo test_dict test_list test_set test_unicode test_json test_re test_threading \
         test_pickle test_io test_logging test_subprocess test_zipfile test_tarfile \
         test_bz2 test_lzma test_csv test_marshal test_tokenize test_typing \
-        test_inspect test_argparse test_ast test_compile
+        test_inspect test_argparse test_ast test_compile test_decimal test_long \
+        test_codecs test_zlib test_difflib test_statistics test_xml_etree \
+        test_email
       ;;
   esac
 }

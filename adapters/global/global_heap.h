@@ -53,7 +53,7 @@ struct GlobalHeapStats {
 // Blocks. Every block carries a 16-byte header just before the pointer
 // returned: the size of what was taken and a tag saying where from. Requests
 // of up to kMaxCachedSize (32 KiB) with an alignment of at most 16 are rounded
-// to one of 40 size classes (internal/size_classes.h) and served from the
+// to one of 72 size classes (internal/size_classes.h) and served from the
 // calling thread's cache; larger ones (and over-aligned ones) up to
 // kLargeThreshold are taken from the backend under the lock; from
 // kLargeThreshold (256 KiB) on, a request gets a run of pages of its own.

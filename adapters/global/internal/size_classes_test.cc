@@ -21,14 +21,14 @@ TEST(SizeClassesTest, EverySizeGetsTheSmallestClassThatHoldsIt) {
   }
 }
 
-TEST(SizeClassesTest, ClassesAre16AlignedAndWasteAtMostAQuarter) {
+TEST(SizeClassesTest, ClassesAre16AlignedAndWasteAtMostAnEighth) {
   for (std::size_t c = 0; c < kNumClasses; ++c) {
     EXPECT_EQ(ClassSize(c) % 16, 0u) << c;
     EXPECT_EQ(ClassOf(ClassSize(c)), c) << c;
     if (c > 0) {
       // The smallest request in class c is one more than the class below.
       const std::size_t smallest = ClassSize(c - 1) + 1;
-      EXPECT_LE(ClassSize(c) - smallest, smallest / 4 + 16) << c;
+      EXPECT_LE(ClassSize(c) - smallest, smallest / 8 + 16) << c;
     }
   }
 }
