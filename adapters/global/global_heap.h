@@ -94,7 +94,7 @@ class GlobalHeap {
   static constexpr std::size_t kAlignment = 16;  // Of every block.
   static constexpr std::size_t kMaxCachedSize = global_internal::kMaxCachedSize;
   static constexpr std::size_t kLargeThreshold = std::size_t{256} << 10;
-  static constexpr std::size_t kCacheBudgetBytes = std::size_t{512} << 10;
+  static constexpr std::size_t kCacheBudgetBytes = std::size_t{2} << 20;
   static constexpr std::size_t kInitialHeapBytes = std::size_t{1} << 20;
   static constexpr std::size_t kRetainedBudgetBytes = std::size_t{4} << 20;
   static constexpr std::size_t kMaxRetainedRuns = 16;
