@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <utility>
 
 #include "absl/base/attributes.h"
@@ -308,7 +309,6 @@ class GlobalHeap {
     GlobalHeap* owner;  // Null until first used, and after the thread's exit.
     std::size_t bytes;
     std::array<void*, global_internal::kNumClasses> heads;
-    std::array<std::uint32_t, global_internal::kNumClasses> counts;
     bool exited;  // Given back at thread exit: no caching from then on.
   };
 
@@ -352,6 +352,16 @@ class GlobalHeap {
     return ptr;
   }
 
+  // Stamps a 16-aligned block of `block_bytes` whose pointer is the first
+  // address aligned to `align` with room for the header before it (at most
+  // max(align, 16) bytes in), and returns that pointer.
+  static void* StampAligned(void* block, std::size_t block_bytes,
+                            std::size_t align, std::uint32_t tag) {
+    const auto start = reinterpret_cast<std::uintptr_t>(block);
+    const std::uintptr_t ptr = internal::AlignUp(start + kHeaderBytes, align);
+    return Stamp(block, block_bytes, ptr - start, tag);
+  }
+
   // Marks the calling thread as inside the heap while it lives, so that what
   // it allocates then goes to the bootstrap heap.
   struct InsideHeap {
@@ -365,6 +375,23 @@ class GlobalHeap {
     InsideHeap inside;
     std::lock_guard<SpinLock> guard(lock_);
     return f();
+  }
+
+  // Runs `take` under the lock; if what it returns is empty (null, nullopt),
+  // gives back what this thread and the heap keep aside and runs `retake`
+  // under the lock once.
+  template <class F, class G>
+  auto TakeOrRetry(F&& take, G&& retake) {
+    auto taken = Locked(take);
+    if (!taken) {
+      ReleaseUnderPressure();
+      taken = Locked(retake);
+    }
+    return taken;
+  }
+  template <class F>
+  auto TakeOrRetry(F&& take) {
+    return TakeOrRetry(take, take);
   }
 
   ABSL_ATTRIBUTE_NOINLINE void* AllocateCachedSlow(std::size_t size_class) {
@@ -421,10 +448,10 @@ class GlobalHeap {
     const std::size_t batch =
         std::clamp<std::size_t>(kRefillBytes / size, 1, kMaxRefill);
     const Layout layout{size + kHeaderBytes, kAlignment};
-    void* first = Locked([&]() -> void* {
-      ++refills_;
+    auto take_batch = [&]() -> void* {
       void* block = TakeBlock(layout);
       if (block == nullptr) return nullptr;
+      ++refills_;
       for (std::size_t i = 1; i < batch; ++i) {
         void* more = TakeBlock(layout);
         if (more == nullptr) break;
@@ -434,12 +461,11 @@ class GlobalHeap {
         cache.bytes += size;
       }
       return block;
-    });
-    if (first == nullptr) {
-      ReleaseUnderPressure();
-      first = Locked([&] { return TakeBlock(layout); });
-      if (first == nullptr) return nullptr;
-    }
+    };
+    // Under memory pressure, one block: a batch would refill what was just
+    // given back.
+    void* first = TakeOrRetry(take_batch, [&] { return TakeBlock(layout); });
+    if (first == nullptr) return nullptr;
     return Stamp(first, layout.size, kHeaderBytes, kCachedTag);
   }
 
@@ -458,16 +484,9 @@ class GlobalHeap {
   void* AllocateDirect(std::size_t size, std::size_t align, std::uint32_t tag) {
     // Blocks are 16-aligned, so the pointer is at most `align` bytes in.
     const Layout layout{size + std::max(align, kHeaderBytes), kAlignment};
-    auto take = [&] { return TakeBlock(layout); };
-    void* block = Locked(take);
-    if (block == nullptr) {
-      ReleaseUnderPressure();
-      block = Locked(take);
-      if (block == nullptr) return nullptr;
-    }
-    const auto start = reinterpret_cast<std::uintptr_t>(block);
-    const std::uintptr_t ptr = internal::AlignUp(start + kHeaderBytes, align);
-    return Stamp(block, layout.size, ptr - start, tag);
+    void* block = TakeOrRetry([&] { return TakeBlock(layout); });
+    if (block == nullptr) return nullptr;
+    return StampAligned(block, layout.size, align, tag);
   }
 
   // Takes a page run for `size` bytes aligned to `align`: a retained run that
@@ -477,32 +496,31 @@ class GlobalHeap {
     const std::size_t offset = std::max(align, kHeaderBytes);
     const std::size_t pages = (size + offset + kPageSize - 1) / kPageSize;
     const std::size_t run_align = std::max(kPageSize, align);
-    // Returns the run taken (its start is 0 on failure) and whether it is
-    // fresh from the OS.
-    auto take = [&]() -> std::pair<RetainedRun, bool> {
-      for (std::size_t i = 0; i < num_retained_; ++i) {
+    // Returns the run taken and whether it is fresh from the OS, or nullopt.
+    auto take = [&]() -> std::optional<std::pair<RetainedRun, bool>> {
+      std::optional<std::pair<RetainedRun, bool>> taken;
+      for (std::size_t i = 0; i < num_retained_ && !taken; ++i) {
         const RetainedRun run = retained_[i];
         if (run.pages >= pages && run.pages <= pages + pages / 4 &&
             run.start % run_align == 0) {
           retained_[i] = retained_[--num_retained_];
           retained_bytes_ -= run.pages * kPageSize;
-          return {run, false};
+          taken.emplace(run, false);
         }
       }
-      absl::StatusOr<std::uintptr_t> run = pages_.AllocPages(pages, run_align);
-      return {RetainedRun{run.ok() ? *run : 0, pages}, true};
-    };
-    auto taken = Locked(take);
-    if (taken.first.start == 0) {
-      ReleaseUnderPressure();
-      taken = Locked(take);
-      if (taken.first.start == 0) return nullptr;
-    }
-    const auto [run, fresh] = taken;
-    Locked([&] {
+      if (!taken) {
+        absl::StatusOr<std::uintptr_t> run =
+            pages_.AllocPages(pages, run_align);
+        if (!run.ok()) return std::nullopt;
+        taken.emplace(RetainedRun{*run, pages}, true);
+      }
       ++large_blocks_;
-      large_bytes_ += run.pages * kPageSize;
-    });
+      large_bytes_ += taken->first.pages * kPageSize;
+      return taken;
+    };
+    const auto taken = TakeOrRetry(take);
+    if (!taken) return nullptr;
+    const auto [run, fresh] = *taken;
     // A retained run may be longer than asked: the header records the run.
     return Stamp(reinterpret_cast<void*>(run.start), run.pages * kPageSize,
                  offset, fresh ? kFreshLargeTag : kLargeTag);
@@ -655,9 +673,7 @@ class GlobalHeap {
       block = boot_.Alloc(layout);
     }
     if (!block.ok()) return nullptr;
-    const auto start = reinterpret_cast<std::uintptr_t>(*block);
-    const std::uintptr_t ptr = internal::AlignUp(start + kHeaderBytes, align);
-    return Stamp(*block, layout.size, ptr - start, kBootTag);
+    return StampAligned(*block, layout.size, align, kBootTag);
   }
 
   // The calling thread's cache, and how deep it is inside this heap's locks.

@@ -39,6 +39,7 @@
 #include "adapters/global/global_heap.h"
 #include "adapters/spin_lock.h"
 #include "allocators/default_byte_allocator.h"
+#include "core/internal/bits.h"
 #include "core/internal/fatal.h"
 
 namespace heapkit {
@@ -96,8 +97,6 @@ inline void* OrNoMemory(void* ptr) {
   return ptr;
 }
 
-bool IsPowerOfTwo(std::size_t n) { return n != 0 && (n & (n - 1)) == 0; }
-
 std::size_t PageSize() {
   return static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
 }
@@ -153,8 +152,8 @@ __attribute__((destructor)) void PrintStatsAtExit() {
 }  // namespace heapkit
 
 using heapkit::GetHeap;
-using heapkit::IsPowerOfTwo;
 using heapkit::OrNoMemory;
+using heapkit::internal::IsPowerOfTwo;
 
 extern "C" {
 
@@ -212,7 +211,7 @@ void* memalign(std::size_t align, std::size_t size) {
     errno = EINVAL;
     return nullptr;
   }
-  if (!IsPowerOfTwo(align)) align = std::size_t{1} << std::bit_width(align);
+  if (!IsPowerOfTwo(align)) align = std::bit_ceil(align);
   return OrNoMemory(GetHeap().Allocate(size, align));
 }
 
