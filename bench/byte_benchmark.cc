@@ -2,10 +2,6 @@
 // every workload in one binary so ratios are taken side by side. Build with
 // --config=opt; docs/benchmarks.md has the command and the numbers.
 
-#include <unistd.h>
-
-#include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "allocators/buddy/buddy_byte_allocator.h"
@@ -86,17 +82,7 @@ void RegisterAll() {
 }  // namespace heapkit::bench
 
 int main(int argc, char** argv) {
-  // jemalloc's shared library uses initial-exec TLS, so dlopen() refuses it
-  // unless the loader reserves spare static TLS, which only the environment at
-  // process start can ask for: re-execute once with that set.
-  const char* tunables = std::getenv("GLIBC_TUNABLES");
-  if (tunables == nullptr ||
-      std::strstr(tunables, "optional_static_tls") == nullptr) {
-    setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=65536",
-           /*overwrite=*/1);
-    execv("/proc/self/exe",
-          argv);  // Returns only on failure: run without jemalloc.
-  }
+  heapkit::bench::ReserveStaticTlsForPeers(argv);
   heapkit::bench::RegisterAll();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

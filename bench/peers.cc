@@ -1,8 +1,10 @@
 #include "bench/peers.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <new>
 
 namespace heapkit::bench {
@@ -69,6 +71,17 @@ bool LoadPeer(const std::string& name, PeerFunctions& functions,
   return Find(library, "tc_malloc", functions.allocate, error) &&
          Find(library, "tc_free", functions.free, error) &&
          Find(library, "tc_memalign", functions.allocate_aligned, error);
+}
+
+void ReserveStaticTlsForPeers(char** argv) {
+  const char* tunables = std::getenv("GLIBC_TUNABLES");
+  if (tunables != nullptr &&
+      std::strstr(tunables, "optional_static_tls") != nullptr) {
+    return;
+  }
+  setenv("GLIBC_TUNABLES", "glibc.rtld.optional_static_tls=65536",
+         /*overwrite=*/1);
+  execv("/proc/self/exe", argv);
 }
 
 void* PeerResource::do_allocate(std::size_t bytes, std::size_t alignment) {

@@ -24,6 +24,13 @@ struct PeerFunctions {
 bool LoadPeer(const std::string& name, PeerFunctions& functions,
               std::string& error);
 
+// Makes room for jemalloc: its shared library uses initial-exec TLS, so
+// dlopen() refuses it unless the loader reserves spare static TLS, which only
+// the environment at process start can ask for. Re-executes the program once
+// (`argv` as main got it) with GLIBC_TUNABLES set; returns only if it is set
+// already or the re-execution failed (the run then goes on without jemalloc).
+void ReserveStaticTlsForPeers(char** argv);
+
 // Returns a block of `size` bytes aligned to `align` from a peer, or null.
 inline void* PeerAllocate(const PeerFunctions& functions, std::size_t size,
                           std::size_t align) {

@@ -19,8 +19,15 @@
 // rather than hanging. After construction, fork handlers are registered
 // (pthread_atfork). With HEAPKIT_STATS=1 in the environment, the heap's
 // counters are printed to stderr at exit.
+//
+// Trace mode (what `heapkit record` uses): with HEAPKIT_TRACE=FILE, every
+// allocation, free and realloc is recorded to FILE (docs/trace_format.md),
+// each under one lock, so a traced program's allocations are serialised. With
+// HEAPKIT_TRACE_PID=N as well, only the process with that ID records (not the
+// programs it runs), and a forked child never records.
 
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -37,6 +44,7 @@
 #include <new>
 
 #include "adapters/global/global_heap.h"
+#include "adapters/global/internal/recorder.h"
 #include "adapters/spin_lock.h"
 #include "allocators/default_byte_allocator.h"
 #include "core/internal/bits.h"
@@ -54,8 +62,40 @@ ABSL_CONST_INIT thread_local bool initializing
     __attribute__((tls_model("initial-exec"))) = false;
 ABSL_CONST_INIT bool print_stats = false;
 
-void PrepareFork() { heap.load(std::memory_order_relaxed)->PrepareFork(); }
-void AfterFork() { heap.load(std::memory_order_relaxed)->AfterFork(); }
+// Set once, when HEAPKIT_TRACE asks for a trace; null otherwise.
+alignas(internal::Recorder) unsigned char recorder_storage[sizeof(
+    internal::Recorder)];
+ABSL_CONST_INIT std::atomic<internal::Recorder*> recorder{nullptr};
+
+void PrepareFork() {
+  if (internal::Recorder* r = recorder.load(std::memory_order_relaxed)) {
+    r->Lock();
+  }
+  heap.load(std::memory_order_relaxed)->PrepareFork();
+}
+void ParentAfterFork() {
+  heap.load(std::memory_order_relaxed)->AfterFork();
+  if (internal::Recorder* r = recorder.load(std::memory_order_relaxed)) {
+    r->Unlock();
+  }
+}
+void ChildAfterFork() {
+  heap.load(std::memory_order_relaxed)->AfterFork();
+  recorder.store(nullptr, std::memory_order_relaxed);
+}
+
+// Starts the trace mode if the environment asks for it; getenv and open do
+// not allocate.
+void StartRecorderIfAsked() {
+  const char* path = std::getenv("HEAPKIT_TRACE");
+  if (path == nullptr || *path == '\0') return;
+  const char* pid = std::getenv("HEAPKIT_TRACE_PID");
+  if (pid != nullptr && std::strtol(pid, nullptr, 10) != getpid()) return;
+  const int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) internal::Fatal("HeapKit: cannot open HEAPKIT_TRACE's file");
+  recorder.store(new (recorder_storage) internal::Recorder(fd),
+                 std::memory_order_release);
+}
 
 // Builds the heap on the first call.
 ABSL_ATTRIBUTE_NOINLINE Heap& InitHeap() {
@@ -68,13 +108,14 @@ ABSL_ATTRIBUTE_NOINLINE Heap& InitHeap() {
     if (heap.load(std::memory_order_acquire) == nullptr) {
       initializing = true;
       heap.store(new (heap_storage) Heap(), std::memory_order_release);
+      StartRecorderIfAsked();
       initializing = false;
       built_here = true;
     }
   }
   if (built_here) {
     // Both may allocate, so they come once the heap is there.
-    pthread_atfork(&PrepareFork, &AfterFork, &AfterFork);
+    pthread_atfork(&PrepareFork, &ParentAfterFork, &ChildAfterFork);
     const char* stats = std::getenv("HEAPKIT_STATS");
     print_stats = stats != nullptr && std::strcmp(stats, "1") == 0;
   }
@@ -87,6 +128,46 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline Heap& GetHeap() {
     return *built;
   }
   return InitHeap();
+}
+
+// The heap's operations, through the recorder in trace mode.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* Allocate(
+    std::size_t size, std::size_t align = Heap::kAlignment) {
+  Heap& h = GetHeap();
+  if (internal::Recorder* r = recorder.load(std::memory_order_relaxed))
+      [[unlikely]] {
+    return r->Allocate(size, align, [&] { return h.Allocate(size, align); });
+  }
+  return h.Allocate(size, align);
+}
+
+inline void* AllocateZeroed(std::size_t size) {
+  Heap& h = GetHeap();
+  if (internal::Recorder* r = recorder.load(std::memory_order_relaxed))
+      [[unlikely]] {
+    return r->Allocate(size, Heap::kAlignment,
+                       [&] { return h.AllocateZeroed(size); });
+  }
+  return h.AllocateZeroed(size);
+}
+
+inline void* Reallocate(void* ptr, std::size_t size) {
+  Heap& h = GetHeap();
+  if (internal::Recorder* r = recorder.load(std::memory_order_relaxed))
+      [[unlikely]] {
+    return r->Reallocate(ptr, size, Heap::kAlignment,
+                         [&] { return h.Reallocate(ptr, size); });
+  }
+  return h.Reallocate(ptr, size);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void Free(void* ptr) {
+  Heap& h = GetHeap();
+  if (internal::Recorder* r = recorder.load(std::memory_order_relaxed))
+      [[unlikely]] {
+    return r->Free(ptr, [&] { h.Free(ptr); });
+  }
+  h.Free(ptr);
 }
 
 // Returns `ptr`, setting errno to ENOMEM if it is null.
@@ -105,7 +186,7 @@ std::size_t PageSize() {
 // throws std::bad_alloc (returns null if `nothrow`).
 void* NewImpl(std::size_t size, std::size_t align, bool nothrow) {
   for (;;) {
-    void* ptr = GetHeap().Allocate(size, align);
+    void* ptr = Allocate(size, align);
     if (ptr != nullptr) [[likely]] {
       return ptr;
     }
@@ -123,6 +204,13 @@ void* NewImpl(std::size_t size, std::size_t align, bool nothrow) {
     } else {
       handler();
     }
+  }
+}
+
+// Writes the trace's buffer at exit; later records are written at once.
+__attribute__((destructor)) void FlushTraceAtExit() {
+  if (internal::Recorder* r = recorder.load(std::memory_order_acquire)) {
+    r->FlushAndStopBuffering();
   }
 }
 
@@ -151,16 +239,17 @@ __attribute__((destructor)) void PrintStatsAtExit() {
 }  // namespace
 }  // namespace heapkit
 
+using heapkit::Allocate;
 using heapkit::GetHeap;
 using heapkit::OrNoMemory;
 using heapkit::internal::IsPowerOfTwo;
 
 extern "C" {
 
-void* malloc(std::size_t size) { return OrNoMemory(GetHeap().Allocate(size)); }
+void* malloc(std::size_t size) { return OrNoMemory(Allocate(size)); }
 
 void free(void* ptr) {
-  if (ptr != nullptr) GetHeap().Free(ptr);
+  if (ptr != nullptr) heapkit::Free(ptr);
 }
 
 void* calloc(std::size_t count, std::size_t size) {
@@ -169,7 +258,7 @@ void* calloc(std::size_t count, std::size_t size) {
     errno = ENOMEM;
     return nullptr;
   }
-  return OrNoMemory(GetHeap().AllocateZeroed(bytes));
+  return OrNoMemory(heapkit::AllocateZeroed(bytes));
 }
 
 void* realloc(void* ptr, std::size_t size) {
@@ -178,7 +267,7 @@ void* realloc(void* ptr, std::size_t size) {
     free(ptr);
     return nullptr;
   }
-  return OrNoMemory(GetHeap().Reallocate(ptr, size));
+  return OrNoMemory(heapkit::Reallocate(ptr, size));
 }
 
 void* reallocarray(void* ptr, std::size_t count, std::size_t size) {
@@ -192,7 +281,7 @@ void* reallocarray(void* ptr, std::size_t count, std::size_t size) {
 
 int posix_memalign(void** result, std::size_t align, std::size_t size) {
   if (!IsPowerOfTwo(align) || align % sizeof(void*) != 0) return EINVAL;
-  void* ptr = GetHeap().Allocate(size, align);
+  void* ptr = Allocate(size, align);
   if (ptr == nullptr) return ENOMEM;
   *result = ptr;
   return 0;
@@ -203,7 +292,7 @@ void* aligned_alloc(std::size_t align, std::size_t size) {
     errno = EINVAL;
     return nullptr;
   }
-  return OrNoMemory(GetHeap().Allocate(size, align));
+  return OrNoMemory(Allocate(size, align));
 }
 
 void* memalign(std::size_t align, std::size_t size) {
@@ -212,7 +301,7 @@ void* memalign(std::size_t align, std::size_t size) {
     return nullptr;
   }
   if (!IsPowerOfTwo(align)) align = std::bit_ceil(align);
-  return OrNoMemory(GetHeap().Allocate(size, align));
+  return OrNoMemory(Allocate(size, align));
 }
 
 void* valloc(std::size_t size) { return memalign(heapkit::PageSize(), size); }
