@@ -104,6 +104,13 @@ TEST(HeapkitCliTest, RecordsEveryEntryPointAndThread) {
   EXPECT_EQ(aligned, 2);
   EXPECT_EQ(left_live, 3);
   EXPECT_GE(trace->end_live_bytes, 3 * 777u);
+
+  // The recording replays on every backend without a failure.
+  const Output replay = RunShell(absl::StrCat(
+      kHeapkit, " replay ", path,
+      " --json --rounds 1 --min_region=false --allocators slab,tlsf,buddy"));
+  ASSERT_EQ(replay.status, 0) << replay.text;
+  EXPECT_EQ(CountOf(replay.text, "\"failures\": 0}"), 3) << replay.text;
 }
 
 TEST(HeapkitCliTest, RecordPassesOnTheProgramsExitStatus) {

@@ -195,6 +195,25 @@ TEST(ReportTest, TableAndJsonHoldEveryAllocator) {
   EXPECT_EQ(ChartRows(results, trace).size(), 1u);
 }
 
+// The traces tests/data ships (recorded by tools/heapkit/record_samples.sh)
+// read and replay on every backend without a failure.
+TEST(ShippedTracesTest, ReplayOnEveryBackend) {
+  for (const char* name : {"python", "sqlite", "compile"}) {
+    SCOPED_TRACE(name);
+    absl::StatusOr<trace::Trace> trace =
+        trace::ReadTraceFile(std::string("tests/data/") + name + ".hktrace");
+    ASSERT_TRUE(trace.ok()) << trace.status();
+    EXPECT_GT(trace->events.size(), 10'000u);
+    ReplayOptions options = Quick({"slab", "tlsf", "buddy"});
+    options.find_min_region = false;
+    for (const ReplayResult& r : Replay(*trace, options)) {
+      EXPECT_EQ(r.error, "") << r.allocator;
+      EXPECT_EQ(r.failures, 0u) << r.allocator;
+      EXPECT_GE(r.footprint, 1.0) << r.allocator;
+    }
+  }
+}
+
 TEST(WorkloadsTest, EachRecordsATraceThatFreesEverything) {
   for (const std::string& name : BuiltInWorkloads()) {
     SCOPED_TRACE(name);
