@@ -1,7 +1,7 @@
 #include "tools/heapkit/svg.h"
 
+#include <cctype>
 #include <cstddef>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,28 +11,71 @@
 namespace heapkit::cli {
 namespace {
 
+bool IsNameChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || c == ':' || c == '-' ||
+         c == '_';
+}
+
+// Parses the tag `tag` ("<name a="v" ...>", "</name>" or "<name .../>") into
+// its name, and whether it closes or is self-closed; false if malformed.
+bool ParseTag(std::string_view tag, std::string& name, bool& closing,
+              bool& self_closed) {
+  std::size_t i = 1;
+  closing = tag.size() > 1 && tag[1] == '/';
+  if (closing) ++i;
+  const std::size_t name_begin = i;
+  while (i < tag.size() && IsNameChar(tag[i])) ++i;
+  name = std::string(tag.substr(name_begin, i - name_begin));
+  if (name.empty()) return false;
+  for (;;) {
+    while (i < tag.size() && std::isspace(static_cast<unsigned char>(tag[i]))) {
+      ++i;
+    }
+    if (i >= tag.size()) return false;
+    if (tag.substr(i) == ">" || tag.substr(i) == "/>") {
+      self_closed = tag[i] == '/';
+      return !(closing && self_closed);
+    }
+    const std::size_t attr_begin = i;  // name="value"
+    while (i < tag.size() && IsNameChar(tag[i])) ++i;
+    if (i == attr_begin || closing || tag.substr(i, 2) != "=\"") return false;
+    const std::size_t value_end = tag.find('"', i + 2);
+    if (value_end == std::string_view::npos ||
+        tag.substr(i + 2, value_end - i - 2).find('<') !=
+            std::string_view::npos) {
+      return false;
+    }
+    i = value_end + 1;
+  }
+}
+
 // Returns "" if every tag in `svg` is closed or self-closed in order, every
 // attribute value is quoted and every '&' starts an entity; else the problem.
 std::string WellFormedError(const std::string& svg) {
-  static const std::regex kTag(
-      R"re(<(/?)([\w:-]+)(?:\s+[\w:-]+="[^"<]*")*\s*(/?)>)re");
   std::vector<std::string> open;
   for (std::size_t pos = svg.find('<'); pos != std::string::npos;
        pos = svg.find('<', pos + 1)) {
     if (svg.compare(pos, 2, "<?") == 0) continue;  // the XML declaration
     const std::string tag = svg.substr(pos, svg.find('>', pos) - pos + 1);
-    std::smatch m;
-    if (!std::regex_match(tag, m, kTag)) return "bad tag " + tag;
-    if (m[1].length() > 0) {
-      if (open.empty() || open.back() != m[2]) return "stray " + tag;
+    std::string name;
+    bool closing = false, self_closed = false;
+    if (!ParseTag(tag, name, closing, self_closed)) return "bad tag " + tag;
+    if (closing) {
+      if (open.empty() || open.back() != name) return "stray " + tag;
       open.pop_back();
-    } else if (m[3].length() == 0) {
-      open.push_back(m[2]);
+    } else if (!self_closed) {
+      open.push_back(name);
     }
   }
   if (!open.empty()) return "unclosed <" + open.back();
-  if (std::regex_search(svg, std::regex("&(?!(amp|lt|gt|quot|apos);)"))) {
-    return "bare &";
+  for (std::size_t pos = svg.find('&'); pos != std::string::npos;
+       pos = svg.find('&', pos + 1)) {
+    bool entity = false;
+    for (std::string_view known :
+         {"&amp;", "&lt;", "&gt;", "&quot;", "&apos;"}) {
+      entity = entity || svg.compare(pos, known.size(), known) == 0;
+    }
+    if (!entity) return "bare &";
   }
   return "";
 }
@@ -50,14 +93,15 @@ int Count(std::string_view haystack, std::string_view needle) {
 // Returns attribute `attr` of each `<rect class="css" .../>`, in order.
 std::vector<double> RectAttr(const std::string& svg, std::string_view css,
                              std::string_view attr) {
-  const std::regex rect("<rect class=\"" + std::string(css) + "\"[^>]*>");
-  const std::regex value(" " + std::string(attr) + "=\"([^\"]*)\"");
+  const std::string rect = "<rect class=\"" + std::string(css) + "\"";
+  const std::string value = " " + std::string(attr) + "=\"";
   std::vector<double> out;
-  for (std::sregex_iterator it(svg.begin(), svg.end(), rect), end; it != end;
-       ++it) {
-    std::smatch m;
-    const std::string tag = it->str();
-    if (std::regex_search(tag, m, value)) out.push_back(std::stod(m[1]));
+  for (std::size_t pos = svg.find(rect); pos != std::string::npos;
+       pos = svg.find(rect, pos + 1)) {
+    const std::string tag = svg.substr(pos, svg.find('>', pos) - pos);
+    const std::size_t at = tag.find(value);
+    if (at != std::string::npos)
+      out.push_back(std::stod(tag.substr(at + value.size())));
   }
   return out;
 }
