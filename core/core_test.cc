@@ -1,9 +1,11 @@
 #include <cstdint>
 #include <limits>
+#include <string>
 
 #include "core/alloc_error.h"
 #include "core/layout.h"
 #include "core/region.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace heapkit {
@@ -90,10 +92,15 @@ TEST(RegionTest, CheckRegionRejectsEmptyTinyAndWrapping) {
             AllocError::kInvalidParam);
 }
 
-TEST(RegionTest, RegionEndingAtTopOfAddressSpaceLosesLastByte) {
-  absl::StatusOr<Region> region = CheckRegion(kMax - 99, 100, 16, "t");
-  ASSERT_TRUE(region.ok());
-  EXPECT_EQ(region->end, kMax);
+TEST(RegionTest, RegionReachingTheLastAddressIsRefused) {
+  // Kept whole or refused: never shortened by its last byte.
+  absl::StatusOr<Region> top = CheckRegion(kMax - 99, 100, 16, "t");
+  EXPECT_EQ(GetAllocError(top.status()), AllocError::kInvalidParam);
+  EXPECT_THAT(std::string(top.status().message()),
+              ::testing::HasSubstr("t: region reaches the last address"));
+  absl::StatusOr<Region> below = CheckRegion(kMax - 99, 99, 16, "t");
+  ASSERT_TRUE(below.ok());
+  EXPECT_EQ(below->end, kMax);
 }
 
 TEST(RegionTest, OverlapsAndContains) {

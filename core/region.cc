@@ -26,10 +26,14 @@ absl::StatusOr<Region> CheckRegion(std::uintptr_t start, std::size_t size,
         absl::StrCat(who, ": region of ", size,
                      " bytes is smaller than the minimum of ", min_size));
   }
-  // A region that ends exactly at the top of the address space cannot be
-  // represented half-open; give up its last byte.
+  // Its end, start + size, would be one past the last address: a half-open
+  // range cannot hold it. Refused rather than shortened, so that a region is
+  // managed in full or not at all (and the ID SIZE_MAX is never lost quietly).
   if (size - 1 == std::numeric_limits<std::uintptr_t>::max() - start) {
-    return Region{start, start + (size - 1)};
+    return MakeError(AllocError::kInvalidParam,
+                     absl::StrCat(who,
+                                  ": region reaches the last address, whose "
+                                  "end a half-open range cannot hold"));
   }
   return Region{start, start + size};
 }

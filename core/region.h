@@ -25,8 +25,10 @@ struct Region {
 
 // Returns the region [start, start + size), or kInvalidParam (the message
 // starts with `who`) if it is empty, wraps past the top of the address space,
-// or is smaller than `min_size`. A region may start at address 0: allocators of
-// bytes never hand out address 0, but a kernel may own memory there.
+// reaches its last address (start + size would be 2^64, which no half-open
+// range can hold), or is smaller than `min_size`. A region may start at address
+// 0: allocators of bytes never hand out address 0, but a kernel may own memory
+// there.
 absl::StatusOr<Region> CheckRegion(std::uintptr_t start, std::size_t size,
                                    std::size_t min_size, absl::string_view who);
 

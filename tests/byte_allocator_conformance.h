@@ -195,6 +195,10 @@ TYPED_TEST_P(ByteAllocatorConformance, WrappingRegionIsInvalid) {
   const std::uintptr_t top = std::numeric_limits<std::uintptr_t>::max();
   EXPECT_THAT(this->backend_.Init(top - 4095, 8192),
               IsAllocError(AllocError::kInvalidParam));
+  // Reaching the last address is refused too, before any byte is touched:
+  // the region's end cannot be held, and it is not shortened.
+  EXPECT_THAT(this->backend_.Init(top - 4095, 4096),
+              IsAllocError(AllocError::kInvalidParam));
   EXPECT_THAT(this->backend_.Init(this->arena_.start(), kMax),
               IsAllocError(AllocError::kInvalidParam));
 }

@@ -25,8 +25,9 @@ namespace heapkit {
 // [first_id, first_id + count); ranges may be far apart. Alignment is on the ID
 // value: AllocId(4, 4) returns a multiple of 4. The bitmap costs about 1.03
 // bits per ID, on the process heap or in caller-given storage
-// (InitWithStorage). A range that reaches SIZE_MAX gives up that last ID, as
-// CheckRegion does. Not thread-safe.
+// (InitWithStorage). A range that holds the ID SIZE_MAX is refused with
+// kInvalidParam, as CheckRegion refuses it: [first_id, first_id + count) cannot
+// end past it. Not thread-safe.
 class BitmapIdAllocator final : public IdAllocator {
  public:
   BitmapIdAllocator() = default;
