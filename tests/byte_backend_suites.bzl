@@ -88,7 +88,7 @@ def _source(label, backend, hdrs, suite, prefix):
         "}  // namespace heapkit::testing",
     ])
 
-def byte_backend_suites(name, backend, hdr, deps, prefix = "All", **kwargs):
+def byte_backend_suites(name, backend, hdr, deps, prefix = "All", forwards_only = False, **kwargs):
     """Instantiates every shared byte-backend suite for one backend.
 
     Fails to build, with a static_assert naming heapkit::ByteBackend
@@ -110,11 +110,17 @@ def byte_backend_suites(name, backend, hdr, deps, prefix = "All", **kwargs):
         All/ByteAllocatorConformance/SlabByteAllocator.SizeMaxIsNoMemory; for
         an alias such as heapkit::DefaultByteAllocator, the class it stands
         for.
+      forwards_only: True for an adapter that only forwards each call, with
+        bookkeeping of its own, to the backend it wraps (a lock, counters, a
+        table). Its suites other than ASan poisoning are then tagged
+        "forwarding_suite", which CI's ASan run skips: the backend's own suites
+        run under ASan, and these add build time, not coverage.
       **kwargs: passed to every cc_test (e.g. tags, env, shard_count,
         visibility); `size` is set per suite.
     """
     label = "//%s:%s" % (native.package_name(), name)
     hdrs = [hdr] if type(hdr) == "string" else hdr
+    tags = kwargs.pop("tags", [])
     tests = []
     for suite in _SUITES:
         test = "%s_%s_test" % (name, suite.kind)
@@ -134,6 +140,7 @@ def byte_backend_suites(name, backend, hdr, deps, prefix = "All", **kwargs):
                 "//tests:backend_name",
                 "@gtest_main",
             ],
+            tags = tags + (["forwarding_suite"] if forwards_only and suite.kind != "asan_poisoning" else []),
             **kwargs
         )
         tests.append(test)
