@@ -1,0 +1,19 @@
+"""A cc_test that replays a fuzz target's checked-in corpus."""
+
+def fuzz_corpus_test(name, deps):
+    """Replays corpus/<name>/* through <name>_fuzzer.cc.
+
+    Args:
+      name: the target's name, as tools/fuzz.sh knows it.
+      deps: what <name>_fuzzer.cc needs.
+    """
+    native.cc_test(
+        name = name + "_corpus_test",
+        srcs = [
+            name + "_fuzzer.cc",
+            "corpus_replay_main.cc",
+        ],
+        args = ["tests/fuzz/corpus/" + name],
+        data = native.glob(["corpus/%s/*" % name]),
+        deps = deps + ["@absl"],
+    )
