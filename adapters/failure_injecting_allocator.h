@@ -30,7 +30,9 @@ namespace heapkit {
 // (FailNthAlloc, FailAllocsFrom, FailAllocsRandomly, StopFailing); every call
 // counts, whatever its layout. An injected failure returns kNoMemory with a
 // message saying it was injected, without calling the wrapped allocator, so it
-// changes nothing there. Every other call, and every Dealloc, is forwarded
+// changes nothing there; a call chosen to fail whose layout is not IsValid()
+// gets the wrapped allocator's kInvalidParam instead, as the ByteAllocator
+// contract says. Every other call, and every Dealloc, is forwarded
 // unchanged, with the wrapped allocator's result. A new object injects
 // nothing. Not thread-safe: wrap it in SynchronizedAllocator to share it.
 template <ByteBackend A>
@@ -122,6 +124,9 @@ class FailureInjectingAllocator final
   // while no failure is armed.
   ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<void*> InjectFailure(
       std::uint64_t call, Layout layout) {
+    // A malformed request stays kInvalidParam, as every ByteAllocator answers
+    // it: injecting out of memory would hide the caller's bug.
+    if (!layout.IsValid()) return this->wrapped_.Alloc(layout);
     ++failures_injected_;
     return MakeError(
         AllocError::kNoMemory,

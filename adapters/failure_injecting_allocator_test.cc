@@ -91,10 +91,18 @@ TEST_F(FailureInjectingAllocatorTest, FailAllocsFromFailsThatCallAndAllLater) {
 TEST_F(FailureInjectingAllocatorTest, InjectedFailureNeverReachesTheBackend) {
   flaky_.FailAllocsFrom(0);
   const std::size_t used = flaky_.wrapped().UsedBytes();
-  // An invalid layout would be kInvalidParam from the backend.
-  EXPECT_THAT(flaky_.Alloc(Layout{16, 3}), IsAllocError(AllocError::kNoMemory));
   EXPECT_THAT(flaky_.Alloc(Layout{64, 8}), IsAllocError(AllocError::kNoMemory));
   EXPECT_EQ(flaky_.wrapped().UsedBytes(), used);
+}
+
+TEST_F(FailureInjectingAllocatorTest, InvalidLayoutStaysInvalidParamWhenArmed) {
+  flaky_.FailAllocsFrom(0);
+  EXPECT_THAT(flaky_.Alloc(Layout{16, 3}),
+              IsAllocError(AllocError::kInvalidParam));
+  EXPECT_THAT(flaky_.Alloc(Layout{SIZE_MAX, 64}),
+              IsAllocError(AllocError::kInvalidParam));
+  EXPECT_EQ(flaky_.failures_injected(), 0u);
+  EXPECT_EQ(flaky_.alloc_calls(), 2u);  // They count all the same.
 }
 
 TEST_F(FailureInjectingAllocatorTest, FreesAreNeverAffected) {

@@ -113,6 +113,9 @@ class Parser {
     }
     event.thread = static_cast<std::uint32_t>(thread);
     trace_.threads = std::max(trace_.threads, event.thread + 1);
+    if (delta > ~std::uint64_t{0} - time_ns_) {
+      return cursor_.Error("time passes 2^64 ns");
+    }
     time_ns_ += delta;
     event.time_ns = time_ns_;
     if (event.type != RecordType::kFree) {

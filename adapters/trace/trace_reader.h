@@ -56,9 +56,9 @@ struct Trace {
 
 // Parses a trace held in memory. On bad input returns kInvalidArgument with a
 // message that names the byte offset of the problem: a missing or wrong magic,
-// another version, a truncated or unknown record, an overlong number, a size
-// or alignment past the limits above, a free or realloc of a block that is not
-// live, or an allocation at an address that is still live.
+// another version, a truncated or unknown record, an overlong number, a time
+// past 2^64 ns, a size or alignment past the limits above, a free or realloc of
+// a block that is not live, or an allocation at an address that is still live.
 absl::StatusOr<Trace> ParseTrace(absl::string_view bytes);
 
 // Reads and parses the trace file at `path`; errors as ParseTrace, prefixed by

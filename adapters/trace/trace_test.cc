@@ -171,6 +171,31 @@ TEST(TraceTest, RefusesAnOverlongNumber) {
   EXPECT_EQ(ParseError(bytes), "offset 16: a number longer than 10 bytes");
 }
 
+// Appends an alloc record with the raw time delta `delta`.
+void AppendAlloc(std::string& bytes, std::uint64_t delta, std::uint64_t addr) {
+  std::uint8_t record[kMaxRecordSize];
+  std::uint8_t* out = record;
+  *out++ = static_cast<std::uint8_t>(RecordType::kAlloc);
+  out = PutVarint(out, 0);      // Thread.
+  out = PutVarint(out, delta);  // Time.
+  out = PutVarint(out, 8);      // Size.
+  *out++ = 3;                   // Alignment 8.
+  out = PutVarint(out, ZigZag(static_cast<std::int64_t>(addr)));
+  bytes.append(reinterpret_cast<const char*>(record), out - record);
+}
+
+// Found by the trace_reader fuzzer: time deltas that added up past 2^64 made
+// time run backwards.
+TEST(TraceTest, RefusesATimeThatOverflows) {
+  std::string bytes = Write([](TraceWriter&) {});
+  AppendAlloc(bytes, ~std::uint64_t{0}, 0x1000);
+  EXPECT_EQ(ParseError(bytes), "");
+  const std::size_t second = bytes.size();
+  AppendAlloc(bytes, 1, 0x1000);
+  EXPECT_EQ(ParseError(bytes),
+            "offset " + std::to_string(second) + ": time passes 2^64 ns");
+}
+
 TEST(TraceTest, RefusesAbsurdSizesAndAlignments) {
   EXPECT_THAT(ParseError(Write([](TraceWriter& w) {
                 w.Alloc(0, 1000, kMaxEventSize + 1, 16, 0x1000);
