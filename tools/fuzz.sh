@@ -47,7 +47,9 @@ status=${PIPESTATUS[0]}
 merged="$work/${target}_merged"
 rm -rf "$merged" && mkdir -p "$merged"
 "$binary" -merge=1 "$merged" "$corpus" "$found" >/dev/null 2>&1
-rm -f "$corpus"/* && cp "$merged"/* "$corpus"/ 2>/dev/null || true
+# Inputs named regression-* (past findings) stay whatever the merge keeps.
+find "$corpus" -type f ! -name 'regression-*' -delete
+cp "$merged"/* "$corpus"/ 2>/dev/null || true
 echo "fuzz.sh: $target: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1)"
 echo "fuzz.sh: $target: $(grep -E 'stat::number_of_executed_units|stat::average_exec_per_sec' "$log" | tr '\n' ' ')"
 echo "fuzz.sh: $target: corpus $(ls "$corpus" | wc -l) inputs"
