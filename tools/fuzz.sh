@@ -7,7 +7,7 @@
 # non-zero.
 #
 # Usage: tools/fuzz.sh TARGET MINUTES   (TARGET: trace_reader, tlsf, slab,
-#        buddy; MINUTES may be a fraction, e.g. 0.5)
+#        buddy, id_allocator; MINUTES may be a fraction, e.g. 0.5)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 target=${1:?usage: tools/fuzz.sh TARGET MINUTES}
@@ -20,6 +20,10 @@ case "$target" in
   slab) sources=(allocators/slab/slab_byte_allocator.cc allocators/tlsf/tlsf_byte_allocator.cc
                  tests/shadow_model.cc "${core[@]}") ;;
   buddy) sources=(allocators/buddy/buddy_byte_allocator.cc tests/shadow_model.cc "${core[@]}") ;;
+  id_allocator) sources=(allocators/bitmap/bitmap_id_allocator.cc
+                         allocators/bitmap/internal/segmented_bitmap.cc
+                         allocators/bitmap/internal/hierarchical_bitmap.cc
+                         tests/interval_model.cc "${core[@]}") ;;
   *) echo "fuzz.sh: unknown target $target" >&2; exit 2 ;;
 esac
 command -v clang++-14 >/dev/null || apt-get install -y -q clang-14 libclang-rt-14-dev >&2
