@@ -1,7 +1,5 @@
 #include "tools/heapkit/replay.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <bit>
 #include <chrono>
@@ -12,6 +10,7 @@
 #include "allocators/slab/slab_byte_allocator.h"
 #include "allocators/tlsf/tlsf_byte_allocator.h"
 #include "bench/peers.h"
+#include "tests/arena.h"
 
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -40,24 +39,17 @@ class Subject {
   virtual std::uintptr_t region_start() const { return 0; }
 };
 
-// A HeapKit backend over a fresh anonymous mapping of its own.
+// A HeapKit backend over a fresh anonymous mapping of its own. The arena is
+// declared first, so the backend goes before its region.
 template <class Backend>
 class BackendSubject final : public Subject {
  public:
-  explicit BackendSubject(std::uint64_t size) : size_(size) {
-    void* memory = mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    start_ =
-        memory == MAP_FAILED ? 0 : reinterpret_cast<std::uintptr_t>(memory);
-  }
-  ~BackendSubject() override {
-    if (start_ != 0) munmap(reinterpret_cast<void*>(start_), size_);
-  }
+  explicit BackendSubject(std::uint64_t size) : arena_(size) {}
 
   // Returns the reason the backend cannot run, or "".
   std::string Start() {
-    if (start_ == 0) return "cannot map the region";
-    absl::Status status = backend_.Init(start_, size_);
+    if (!arena_.ok()) return "cannot map the region";
+    absl::Status status = backend_.Init(arena_.start(), arena_.size());
     return status.ok() ? "" : std::string(status.message());
   }
 
@@ -68,12 +60,13 @@ class BackendSubject final : public Subject {
   void Free(void* ptr, std::size_t size, std::size_t align) override {
     backend_.Dealloc(ptr, Layout{size, align});
   }
-  std::uintptr_t region_start() const override { return start_; }
-  void Reset() override { backend_.Init(start_, size_).IgnoreError(); }
+  std::uintptr_t region_start() const override { return arena_.start(); }
+  void Reset() override {
+    backend_.Init(arena_.start(), arena_.size()).IgnoreError();
+  }
 
  private:
-  std::uint64_t size_;
-  std::uintptr_t start_;
+  testing::Arena arena_;
   Backend backend_;
 };
 
@@ -103,13 +96,34 @@ std::unique_ptr<Subject> StartBackend(std::uint64_t region,
   return error.empty() ? std::move(subject) : nullptr;
 }
 
-// Returns a ready subject, or null with the reason in `error`. A new backend
-// joins `heapkit` with one line here.
+// The HeapKit backends `heapkit` knows: a new backend joins it with one line
+// here.
+struct BackendEntry {
+  const char* name;
+  std::unique_ptr<Subject> (*start)(std::uint64_t region, std::string& error);
+};
+constexpr BackendEntry kBackends[] = {
+    {"slab", &StartBackend<SlabByteAllocator<>>},
+    {"tlsf", &StartBackend<TlsfByteAllocator>},
+    {"buddy", &StartBackend<BuddyByteAllocator>},
+};
+
+// The general-purpose allocators, loaded through bench/peers.h.
+constexpr const char* kPeers[] = {"glibc", "jemalloc", "mimalloc", "tcmalloc"};
+
+const BackendEntry* FindBackend(const std::string& name) {
+  for (const BackendEntry& backend : kBackends) {
+    if (name == backend.name) return &backend;
+  }
+  return nullptr;
+}
+
+// Returns a ready subject, or null with the reason in `error`.
 std::unique_ptr<Subject> MakeSubject(const std::string& name,
                                      std::uint64_t region, std::string& error) {
-  if (name == "slab") return StartBackend<SlabByteAllocator<>>(region, error);
-  if (name == "tlsf") return StartBackend<TlsfByteAllocator>(region, error);
-  if (name == "buddy") return StartBackend<BuddyByteAllocator>(region, error);
+  if (const BackendEntry* backend = FindBackend(name)) {
+    return backend->start(region, error);
+  }
   auto peer = std::make_unique<PeerSubject>();
   error = peer->Start(name);
   return error.empty() ? std::move(peer) : nullptr;
@@ -256,12 +270,13 @@ constexpr int kProbeSteps = 8;
 }  // namespace
 
 std::vector<std::string> AllAllocatorNames() {
-  return {"slab", "tlsf", "buddy", "glibc", "jemalloc", "mimalloc", "tcmalloc"};
+  std::vector<std::string> names;
+  for (const BackendEntry& backend : kBackends) names.push_back(backend.name);
+  names.insert(names.end(), std::begin(kPeers), std::end(kPeers));
+  return names;
 }
 
-bool IsBackend(const std::string& name) {
-  return name == "slab" || name == "tlsf" || name == "buddy";
-}
+bool IsBackend(const std::string& name) { return FindBackend(name) != nullptr; }
 
 std::uint64_t DefaultRegionSize(const Trace& trace) {
   return std::max(64 * kMiB, 4 * std::bit_ceil(std::max<std::uint64_t>(

@@ -1,7 +1,5 @@
 #include "tools/heapkit/workloads.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -17,6 +15,7 @@
 #include "adapters/trace/trace_writer.h"
 #include "adapters/tracing_allocator.h"
 #include "allocators/tlsf/tlsf_byte_allocator.h"
+#include "tests/arena.h"
 
 namespace heapkit::cli {
 namespace {
@@ -118,27 +117,20 @@ absl::StatusOr<trace::Trace> RecordBuiltIn(const std::string& name) {
   if (it == Workloads().end()) {
     return absl::InvalidArgumentError("unknown workload \"" + name + "\"");
   }
-  constexpr std::size_t kRegion = std::size_t{256} << 20;
-  void* memory = mmap(nullptr, kRegion, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (memory == MAP_FAILED) {
+  const testing::Arena arena(std::size_t{256} << 20);
+  if (!arena.ok()) {
     return absl::ResourceExhaustedError("cannot map 256 MiB to record in");
   }
   std::string bytes;
-  absl::Status status;
-  {
-    trace::StringSink sink(&bytes);
+  trace::StringSink sink(&bytes);
+  {  // The backend goes before its region, and is flushed as it goes.
     TracingAllocator<TlsfByteAllocator> traced;
-    status = traced.Init(reinterpret_cast<std::uintptr_t>(memory), kRegion);
-    if (status.ok()) {
-      MemoryResource resource(traced);
-      traced.StartTrace(&sink);
-      it->second(resource);
-      traced.StopTrace();
-    }
-  }  // The backend goes before its region.
-  munmap(memory, kRegion);
-  if (!status.ok()) return status;
+    absl::Status status = traced.Init(arena.start(), arena.size());
+    if (!status.ok()) return status;
+    MemoryResource resource(traced);
+    traced.StartTrace(&sink);
+    it->second(resource);
+  }
   return trace::ParseTrace(bytes);
 }
 
