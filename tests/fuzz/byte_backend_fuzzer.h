@@ -24,22 +24,13 @@
 #include "core/layout.h"
 #include "core/region.h"
 #include "tests/arena.h"
+#include "tests/fuzz/expect_status.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/shadow_model.h"
 
 namespace heapkit::fuzz {
 
 inline constexpr std::size_t kArenaSize = std::size_t{64} << 20;
-
-// Aborts with `what` and the status unless `status` carries `expected`.
-inline void ExpectError(const absl::Status& status, AllocError expected,
-                        const char* what) {
-  if (GetAllocError(status) != expected) {
-    ABSL_RAW_LOG(FATAL, "%s: expected %s, got %s", what,
-                 std::string(AllocErrorName(expected)).c_str(),
-                 status.ToString().c_str());
-  }
-}
 
 inline void Expect(const ::testing::AssertionResult& result, const char* what) {
   if (!result) ABSL_RAW_LOG(FATAL, "%s: %s", what, result.message());
@@ -131,16 +122,16 @@ class BackendFuzzer {
       baseline_ = 0;
     }
     if (must_fail || size == 0) {
-      ExpectError(status, AllocError::kInvalidParam,
-                  "a wrapping or empty region");
+      ExpectStatus(status, AllocError::kInvalidParam,
+                   "a wrapping or empty region");
     } else if (overlaps) {
       // Refused: as overlapping, or first as too small for the backend.
       if (GetAllocError(status) != AllocError::kInvalidParam) {
-        ExpectError(status, AllocError::kMemoryOverlap,
-                    "an overlapping region");
+        ExpectStatus(status, AllocError::kMemoryOverlap,
+                     "an overlapping region");
       }
     } else if (!status.ok()) {
-      ExpectError(status, AllocError::kInvalidParam, "a region refused");
+      ExpectStatus(status, AllocError::kInvalidParam, "a region refused");
     }
     if (!status.ok()) {
       if (init && backend_->TotalBytes() != 0) {
@@ -181,12 +172,12 @@ class BackendFuzzer {
     const Layout layout = NextLayout();
     const absl::StatusOr<void*> block = backend_->Alloc(layout);
     if (!layout.IsValid()) {
-      ExpectError(block.status(), AllocError::kInvalidParam,
-                  "an invalid layout");
+      ExpectStatus(block.status(), AllocError::kInvalidParam,
+                   "an invalid layout");
       return;
     }
     if (!block.ok()) {
-      ExpectError(block.status(), AllocError::kNoMemory, "a valid layout");
+      ExpectStatus(block.status(), AllocError::kNoMemory, "a valid layout");
       return;
     }
     Expect(model_.Allocated(*block, layout), "Alloc");
@@ -223,7 +214,7 @@ class BackendFuzzer {
       if (status.ok()) {
         Expect(model_.Resized(ptr, new_size), "Resize");
       } else {
-        ExpectError(status, AllocError::kNoMemory, "a Resize that failed");
+        ExpectStatus(status, AllocError::kNoMemory, "a Resize that failed");
         Expect(model_.ResizeFailed(ptr), "a failed Resize");
       }
     }

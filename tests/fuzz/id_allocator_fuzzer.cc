@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "allocators/bitmap/bitmap_id_allocator.h"
 #include "core/alloc_error.h"
+#include "tests/fuzz/expect_status.h"
 #include "tests/fuzz/fuzz_input.h"
 #include "tests/interval_model.h"
 
@@ -20,18 +21,6 @@ namespace heapkit::fuzz {
 namespace {
 
 constexpr std::size_t kMax = std::numeric_limits<std::size_t>::max();
-
-// Aborts unless `status` carries `expected` (nullopt: OK).
-void ExpectCode(const absl::Status& status, std::optional<AllocError> expected,
-                const char* what) {
-  if (GetAllocError(status) != expected ||
-      status.ok() != !expected.has_value()) {
-    ABSL_RAW_LOG(
-        FATAL, "%s: expected %s, got %s", what,
-        expected ? std::string(AllocErrorName(*expected)).c_str() : "OK",
-        status.ToString().c_str());
-  }
-}
 
 class IdFuzzer {
  public:
@@ -95,11 +84,11 @@ class IdFuzzer {
         init ? ids_.Init(first, count) : ids_.AddMemory(first, count);
     if (init) model_ = testing::IntervalModel();
     if (wraps) {
-      ExpectCode(status, AllocError::kInvalidParam, "a range that wraps");
+      ExpectStatus(status, AllocError::kInvalidParam, "a range that wraps");
     } else if (overlaps) {
-      ExpectCode(status, AllocError::kMemoryOverlap, "an overlapping range");
+      ExpectStatus(status, AllocError::kMemoryOverlap, "an overlapping range");
     } else {
-      ExpectCode(status, std::nullopt, "a good range");
+      ExpectStatus(status, std::nullopt, "a good range");
     }
     if (status.ok()) model_.AddRange(first, first + count);
   }
@@ -111,15 +100,15 @@ class IdFuzzer {
         code % 16 == 0 ? code % 5 + 3 : std::size_t{1} << (code % 13);
     const absl::StatusOr<std::size_t> id = ids_.AllocId(count, align);
     if (count == 0 || (align & (align - 1)) != 0) {
-      ExpectCode(id.status(), AllocError::kInvalidParam, "a bad AllocId");
+      ExpectStatus(id.status(), AllocError::kInvalidParam, "a bad AllocId");
       return;
     }
     const std::optional<std::uintptr_t> fit = model_.FirstFit(count, align);
     if (!fit) {
-      ExpectCode(id.status(), AllocError::kNoMemory, "AllocId with no room");
+      ExpectStatus(id.status(), AllocError::kNoMemory, "AllocId with no room");
       return;
     }
-    ExpectCode(id.status(), std::nullopt, "AllocId with room");
+    ExpectStatus(id.status(), std::nullopt, "AllocId with room");
     if (*id != *fit) {
       ABSL_RAW_LOG(FATAL, "AllocId(%zu, %zu) gave %zu, the lowest fit is %zu",
                    count, align, *id, static_cast<std::size_t>(*fit));
@@ -131,11 +120,11 @@ class IdFuzzer {
     const std::size_t id = SomeId();
     const absl::Status status = ids_.AllocFixedId(id);
     if (!model_.InOneRange(id, 1)) {
-      ExpectCode(status, AllocError::kInvalidParam, "a fixed ID not managed");
+      ExpectStatus(status, AllocError::kInvalidParam, "a fixed ID not managed");
     } else if (model_.IsUsed(id)) {
-      ExpectCode(status, AllocError::kMemoryOverlap, "a fixed ID taken");
+      ExpectStatus(status, AllocError::kMemoryOverlap, "a fixed ID taken");
     } else {
-      ExpectCode(status, std::nullopt, "a free fixed ID");
+      ExpectStatus(status, std::nullopt, "a free fixed ID");
       model_.MarkUsed(id, 1);
     }
   }
@@ -143,11 +132,11 @@ class IdFuzzer {
   void Free(std::size_t start, std::size_t count) {
     const absl::Status status = ids_.DeallocId(start, count);
     if (count == 0) {
-      ExpectCode(status, AllocError::kInvalidParam, "DeallocId of 0 IDs");
+      ExpectStatus(status, AllocError::kInvalidParam, "DeallocId of 0 IDs");
     } else if (!model_.CanFree(start, count)) {
-      ExpectCode(status, AllocError::kNotAllocated, "a bad DeallocId");
+      ExpectStatus(status, AllocError::kNotAllocated, "a bad DeallocId");
     } else {
-      ExpectCode(status, std::nullopt, "a good DeallocId");
+      ExpectStatus(status, std::nullopt, "a good DeallocId");
       model_.MarkFree(start, count);
     }
   }
