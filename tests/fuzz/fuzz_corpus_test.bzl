@@ -1,11 +1,12 @@
 """A cc_test that replays a fuzz target's checked-in corpus."""
 
-def fuzz_corpus_test(name, deps):
+def fuzz_corpus_test(name, deps, local_defines = []):
     """Replays corpus/<name>/* through <name>_fuzzer.cc.
 
     Args:
       name: the target's name, as tools/fuzz.sh knows it.
       deps: what <name>_fuzzer.cc needs.
+      local_defines: defines for <name>_fuzzer.cc.
     """
     native.cc_test(
         name = name + "_corpus_test",
@@ -15,5 +16,6 @@ def fuzz_corpus_test(name, deps):
         ],
         args = ["tests/fuzz/corpus/" + name],
         data = native.glob(["corpus/%s/*" % name]),
+        local_defines = local_defines,
         deps = deps + ["@absl"],
     )
