@@ -228,7 +228,6 @@ class BackendFuzzer {
         const auto& run = runs[runs_seen_];
         const Region region{run.start, run.start + run.num_pages * page};
         model_.AddRegion(region);
-        regions_.push_back(region);
         baseline_stale_ = true;
       }
     }
@@ -259,10 +258,11 @@ class BackendFuzzer {
     switch (in_.Byte() % 6) {
       case 0:  // An interior pointer.
         if (layout.size < 2) return;
-        ExpectStatus(backend_->Free(reinterpret_cast<void*>(
-                                        address + 1 + in_.Below(layout.size - 1)),
-                                    layout),
-                     AllocError::kNotAllocated, "Free of an interior pointer");
+        ExpectStatus(
+            backend_->Free(reinterpret_cast<void*>(address + 1 +
+                                                   in_.Below(layout.size - 1)),
+                           layout),
+            AllocError::kNotAllocated, "Free of an interior pointer");
         break;
       case 1: {  // Any address that does not start a live block.
         const std::uintptr_t foreign = span_.start + in_.Below(span_.size());
@@ -272,14 +272,14 @@ class BackendFuzzer {
         break;
       }
       case 2:  // The wrong size.
-        ExpectStatus(
-            backend_->Free(ptr, Layout{layout.size + 1 + in_.Below(64),
-                                       layout.align}),
-            AllocError::kInvalidParam, "Free with the wrong size");
+        ExpectStatus(backend_->Free(ptr, Layout{layout.size + 1 + in_.Below(64),
+                                                layout.align}),
+                     AllocError::kInvalidParam, "Free with the wrong size");
         break;
       case 3:  // The wrong alignment.
         ExpectStatus(backend_->Free(ptr, Layout{layout.size, layout.align * 2}),
-                     AllocError::kInvalidParam, "Free with the wrong alignment");
+                     AllocError::kInvalidParam,
+                     "Free with the wrong alignment");
         break;
       case 4:  // A double free.
         FreeAt(address);
@@ -289,9 +289,9 @@ class BackendFuzzer {
                      "a double free");
         break;
       case 5: {  // An overrun into the back guard, then repaired.
-        unsigned char* const guard =
-            static_cast<unsigned char*>(ptr) + layout.size +
-            in_.Below(Backend::kGuardBytes);
+        unsigned char* const guard = static_cast<unsigned char*>(ptr) +
+                                     layout.size +
+                                     in_.Below(Backend::kGuardBytes);
         internal::UnpoisonMemory(guard, 1);
         const unsigned char saved = *guard;
         *guard ^= 0xFF;
@@ -368,9 +368,9 @@ class BackendFuzzer {
   const Region span_;
   Backend* const backend_;
   testing::ShadowModel model_;
-  std::vector<Region> regions_;
-  std::size_t runs_seen_ = 0;  // Page runs of a growing allocator modelled.
-  std::size_t baseline_ = 0;   // UsedBytes() with no block live.
+  std::vector<Region> regions_;  // Given by Init and AddMemory, in span_.
+  std::size_t runs_seen_ = 0;    // Page runs of a growing allocator modelled.
+  std::size_t baseline_ = 0;     // UsedBytes() with no block live.
   bool baseline_stale_ = false;
 };
 

@@ -132,7 +132,9 @@ class MallocFuzzer {
         return in_.Below(1024);
     }
   }
-  static bool MustFail(std::size_t size) { return size >= std::size_t{1} << 62; }
+  static bool MustFail(std::size_t size) {
+    return size >= std::size_t{1} << 62;
+  }
 
   // A power of two up to 1 MiB, or (one time in 8) any small number.
   std::size_t SomeAlignment() {
@@ -154,7 +156,8 @@ class MallocFuzzer {
   void Track(void* ptr, std::size_t size, std::size_t align, Kind kind,
              const char* what) {
     const std::uintptr_t address = reinterpret_cast<std::uintptr_t>(ptr);
-    if (ptr == nullptr) ABSL_RAW_LOG(FATAL, "%s(%zu) returned null", what, size);
+    if (ptr == nullptr)
+      ABSL_RAW_LOG(FATAL, "%s(%zu) returned null", what, size);
     if (address % std::max(align, kMinAlign) != 0) {
       ABSL_RAW_LOG(FATAL, "%s(%zu) returned %p, not aligned to %zu", what, size,
                    ptr, std::max(align, kMinAlign));
@@ -162,19 +165,23 @@ class MallocFuzzer {
     const std::size_t extent = std::max<std::size_t>(size, 1);
     auto next = live_.lower_bound(address);
     if (next != live_.end() && next->first < address + extent) {
-      ABSL_RAW_LOG(FATAL, "%s(%zu) returned %p, overlapping the live block at "
-                   "%#zx", what, size, ptr, static_cast<std::size_t>(next->first));
+      ABSL_RAW_LOG(FATAL,
+                   "%s(%zu) returned %p, overlapping the live block at "
+                   "%#zx",
+                   what, size, ptr, static_cast<std::size_t>(next->first));
     }
     if (next != live_.begin()) {
       const auto& [start, block] = *std::prev(next);
       if (start + std::max<std::size_t>(block.size, 1) > address) {
-        ABSL_RAW_LOG(FATAL, "%s(%zu) returned %p, inside the live block at %#zx",
-                     what, size, ptr, static_cast<std::size_t>(start));
+        ABSL_RAW_LOG(FATAL,
+                     "%s(%zu) returned %p, inside the live block at %#zx", what,
+                     size, ptr, static_cast<std::size_t>(start));
       }
     }
     const std::uint8_t tag = ++serial_;
     auto* bytes = static_cast<std::uint8_t*>(ptr);
-    ForSampledOffsets(size, [&](std::size_t i) { bytes[i] = PatternByte(tag, i); });
+    ForSampledOffsets(size,
+                      [&](std::size_t i) { bytes[i] = PatternByte(tag, i); });
     live_.emplace(address, Block{size, align, kind, tag});
     live_bytes_ += size;
   }
@@ -186,8 +193,9 @@ class MallocFuzzer {
     const auto* bytes = reinterpret_cast<const std::uint8_t*>(address);
     ForSampledOffsets(block.size, [&](std::size_t i) {
       if (i < limit && bytes[i] != PatternByte(block.tag, i)) {
-        ABSL_RAW_LOG(FATAL, "%s: byte %zu of the %zu-byte block at %#zx changed",
-                     when, i, block.size, static_cast<std::size_t>(address));
+        ABSL_RAW_LOG(FATAL,
+                     "%s: byte %zu of the %zu-byte block at %#zx changed", when,
+                     i, block.size, static_cast<std::size_t>(address));
       }
     });
   }
@@ -219,9 +227,9 @@ class MallocFuzzer {
         break;
       case Kind::kNewAligned:
         if (in_.Byte() % 2) {
-          ::operator delete(ptr, std::align_val_t{block.align});
+          ::operator delete (ptr, std::align_val_t{block.align});
         } else {
-          ::operator delete(ptr, block.size, std::align_val_t{block.align});
+          ::operator delete (ptr, block.size, std::align_val_t{block.align});
         }
         break;
     }
@@ -277,13 +285,15 @@ class MallocFuzzer {
       if (it->second.kind != Kind::kMalloc) return;
     }
     if (Full() && !MustFail(size)) return;
-    void* old = it == live_.end() ? nullptr : reinterpret_cast<void*>(it->first);
+    void* old =
+        it == live_.end() ? nullptr : reinterpret_cast<void*>(it->first);
     errno = 0;
     void* ptr = call(old);
     if (MustFail(size)) {
       ExpectFailed(ptr, ENOMEM, what, size);
-      if (it != live_.end()) CheckPattern(it->first, it->second, it->second.size,
-                                          "a failed realloc");
+      if (it != live_.end())
+        CheckPattern(it->first, it->second, it->second.size,
+                     "a failed realloc");
       return;
     }
     if (it == live_.end()) {
@@ -293,7 +303,8 @@ class MallocFuzzer {
     const Block block = it->second;
     Forget(it);
     if (size == 0) {  // Freed: glibc's realloc(p, 0).
-      if (ptr != nullptr) ABSL_RAW_LOG(FATAL, "%s(p, 0) did not return null", what);
+      if (ptr != nullptr)
+        ABSL_RAW_LOG(FATAL, "%s(p, 0) did not return null", what);
       return;
     }
     CheckPattern(reinterpret_cast<std::uintptr_t>(ptr), block,
@@ -329,10 +340,10 @@ class MallocFuzzer {
   // with an alignment of 0 or 3 is undefined to the compiler (UBSan reports
   // it at the caller) however the library treats it; calls through these
   // pointers test what malloc.cc does with such alignments.
-  static inline void* (*volatile aligned_alloc_)(std::size_t, std::size_t) =
-      aligned_alloc;
-  static inline void* (*volatile memalign_)(std::size_t, std::size_t) =
-      memalign;
+  static inline void* (*volatile aligned_alloc_)(std::size_t,
+                                                 std::size_t) = aligned_alloc;
+  static inline void* (*volatile memalign_)(std::size_t,
+                                            std::size_t) = memalign;
 
   void Memalign() {
     const std::size_t align = SomeAlignment();
@@ -345,12 +356,14 @@ class MallocFuzzer {
         void* ptr = reinterpret_cast<void*>(0x1);
         const int code = posix_memalign(&ptr, align, size);
         const int expected = !power || align % sizeof(void*) != 0 ? EINVAL
-                             : MustFail(size)                      ? ENOMEM
-                                                                   : 0;
-        if (code != expected || (code != 0 && ptr != reinterpret_cast<void*>(1))) {
-          ABSL_RAW_LOG(FATAL, "posix_memalign(%zu, %zu) gave %d, expected %d "
-                       "(and the pointer untouched on failure)", align, size,
-                       code, expected);
+                             : MustFail(size)                     ? ENOMEM
+                                                                  : 0;
+        if (code != expected ||
+            (code != 0 && ptr != reinterpret_cast<void*>(1))) {
+          ABSL_RAW_LOG(FATAL,
+                       "posix_memalign(%zu, %zu) gave %d, expected %d "
+                       "(and the pointer untouched on failure)",
+                       align, size, code, expected);
         }
         if (code == 0) Track(ptr, size, align, Kind::kMalloc, "posix_memalign");
         return;
@@ -358,7 +371,8 @@ class MallocFuzzer {
       case 1: {
         void* ptr = aligned_alloc_(align, size);
         if (!power) return ExpectFailed(ptr, EINVAL, "aligned_alloc", size);
-        if (MustFail(size)) return ExpectFailed(ptr, ENOMEM, "aligned_alloc", size);
+        if (MustFail(size))
+          return ExpectFailed(ptr, ENOMEM, "aligned_alloc", size);
         Track(ptr, size, align, Kind::kMalloc, "aligned_alloc");
         return;
       }
@@ -375,7 +389,8 @@ class MallocFuzzer {
 
   void Pages() {
     const std::size_t page = static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
-    const std::size_t size = in_.Byte() % 8 == 0 ? SomeSize() : in_.Below(20000);
+    const std::size_t size =
+        in_.Byte() % 8 == 0 ? SomeSize() : in_.Below(20000);
     if (Full() && !MustFail(size)) return;
     errno = 0;
     if (in_.Byte() % 2) {
@@ -386,7 +401,8 @@ class MallocFuzzer {
       void* ptr = pvalloc(size);
       if (MustFail(size)) return ExpectFailed(ptr, ENOMEM, "pvalloc", size);
       // pvalloc rounds the size up to whole pages (0 to one page).
-      const std::size_t rounded = size == 0 ? page : (size + page - 1) / page * page;
+      const std::size_t rounded =
+          size == 0 ? page : (size + page - 1) / page * page;
       if (malloc_usable_size(ptr) < rounded) {
         ABSL_RAW_LOG(FATAL, "pvalloc(%zu): %zu usable bytes, fewer than %zu",
                      size, malloc_usable_size(ptr), rounded);
@@ -415,10 +431,10 @@ class MallocFuzzer {
           ptr = ::operator new(size, std::nothrow);
           break;
         case 3:
-          ptr = ::operator new(size, std::align_val_t{align});
+          ptr = ::operator new (size, std::align_val_t{align});
           break;
         case 4:
-          ptr = ::operator new(size, std::align_val_t{align}, std::nothrow);
+          ptr = ::operator new (size, std::align_val_t{align}, std::nothrow);
           break;
       }
     } catch (const std::bad_alloc&) {
@@ -427,13 +443,16 @@ class MallocFuzzer {
     const bool nothrow = form == 2 || form == 4;
     if (MustFail(size)) {
       if (nothrow ? ptr != nullptr : !threw) {
-        ABSL_RAW_LOG(FATAL, "operator new (form %d) of %zu bytes did not fail "
-                     "as it should", form, size);
+        ABSL_RAW_LOG(FATAL,
+                     "operator new (form %d) of %zu bytes did not fail "
+                     "as it should",
+                     form, size);
       }
       return;
     }
-    if (threw) ABSL_RAW_LOG(FATAL, "operator new (form %d) of %zu threw", form, size);
-    const Kind kind = form == 1 ? Kind::kNewArray
+    if (threw)
+      ABSL_RAW_LOG(FATAL, "operator new (form %d) of %zu threw", form, size);
+    const Kind kind = form == 1   ? Kind::kNewArray
                       : form >= 3 ? Kind::kNewAligned
                                   : Kind::kNew;
     Track(ptr, size, align, kind, "operator new");

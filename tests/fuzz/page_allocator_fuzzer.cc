@@ -139,7 +139,8 @@ class PageFuzzer {
   std::size_t SomeCount() { return in_.Below(64); }
   std::size_t SomeAlignment() {
     const std::uint8_t code = in_.Byte();
-    return code % 16 == 0 ? code % 5 * kPage + 3 : std::size_t{1} << (code % 25);
+    return code % 16 == 0 ? code % 5 * kPage + 3
+                          : std::size_t{1} << (code % 25);
   }
   static bool BadRequest(std::size_t count, std::size_t align) {
     return count == 0 || align < kPage || (align & (align - 1)) != 0;
@@ -150,7 +151,8 @@ class PageFuzzer {
     const std::size_t align = SomeAlignment();
     const absl::StatusOr<std::uintptr_t> base = pages_.AllocPages(count, align);
     if (BadRequest(count, align)) {
-      ExpectStatus(base.status(), AllocError::kInvalidParam, "a bad AllocPages");
+      ExpectStatus(base.status(), AllocError::kInvalidParam,
+                   "a bad AllocPages");
       return;
     }
     const std::optional<std::uintptr_t> fit =
@@ -161,8 +163,10 @@ class PageFuzzer {
     }
     ExpectStatus(base.status(), std::nullopt, "AllocPages with room");
     if (*base != *fit * kPage) {
-      ABSL_RAW_LOG(FATAL, "AllocPages(%zu, %zu) gave %#zx, the lowest fit is "
-                   "%#zx", count, align, static_cast<std::size_t>(*base),
+      ABSL_RAW_LOG(FATAL,
+                   "AllocPages(%zu, %zu) gave %#zx, the lowest fit is "
+                   "%#zx",
+                   count, align, static_cast<std::size_t>(*base),
                    static_cast<std::size_t>(*fit * kPage));
     }
     model_.MarkUsed(*fit, count);
