@@ -51,9 +51,10 @@ ABSL_FLAG(bool, markdown, false, "print Markdown tables for docs/");
 namespace heapkit::bench {
 namespace {
 
-constexpr int kAllocTag = 0;
-constexpr int kFailedAllocTag = 1;  // An Alloc that returned an error.
-constexpr int kFreeTag = 2;
+constexpr int kAllocTag = 0;         // Alignment up to 16 bytes.
+constexpr int kAlignedAllocTag = 1;  // Alignment over 16 bytes.
+constexpr int kFailedAllocTag = 2;   // An Alloc that returned an error.
+constexpr int kFreeTag = 3;
 constexpr std::size_t kMiB = std::size_t{1} << 20;
 
 enum class Pattern { kFresh, kFragmented, kCoalesce, kExhausted };
@@ -149,6 +150,7 @@ class Driver {
       if (measured) RelabelLastMeasurement(kFailedAllocTag);
       return false;
     }
+    if (measured && layout.align > 16) RelabelLastMeasurement(kAlignedAllocTag);
     live_.push_back({*block, layout});
     live_bytes_ += layout.size;
     return true;
@@ -237,63 +239,73 @@ struct Row {
   std::size_t heap_mib;
   std::string pattern;
   Summary alloc;
+  Summary aligned;
   Summary failed;
   Summary free;
 };
 
-std::string Cells(const Summary& s) {
-  return fmt::format("{:>6} {:>7.1f} {:>6} {:>6}", s.calls, s.mean, s.p99,
-                     s.max);
+// Prints `lines` (the first is the header) as a Markdown table or as text
+// columns; the first `text_columns` columns are left-aligned, the rest are
+// numbers.
+void PrintLines(const std::vector<std::vector<std::string>>& lines,
+                std::size_t text_columns, bool markdown) {
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    std::string out;
+    for (std::size_t c = 0; c < lines[i].size(); ++c) {
+      const std::string& cell = lines[i][c];
+      if (markdown) {
+        out += "| " + cell + " ";
+      } else if (c < text_columns) {
+        out += fmt::format("{:<11}", cell);
+      } else {
+        out += fmt::format("{:>9}", cell);
+      }
+    }
+    std::puts((markdown ? out + "|" : out).c_str());
+    if (markdown && i == 0) {
+      std::string rule;
+      for (std::size_t c = 0; c < lines[i].size(); ++c) {
+        rule += c < text_columns ? "|---" : "|---:";
+      }
+      std::puts((rule + "|").c_str());
+    }
+  }
 }
 
+std::string Number(std::uint64_t n) { return std::to_string(n); }
+std::string Mean(const Summary& s) { return fmt::format("{:.0f}", s.mean); }
+
 void PrintTable(const std::vector<Row>& rows, bool markdown) {
-  if (markdown) {
-    std::puts(
-        "| backend | heap | pattern | allocs | mean | p99 | max | failed | "
-        "max | frees | mean | p99 | max |\n"
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for (const Row& r : rows) {
-      fmt::print(
-          "| {} | {} MiB | {} | {} | {:.0f} | {} | {} | {} | {} | {} | "
-          "{:.0f} | {} | {} |\n",
-          r.backend, r.heap_mib, r.pattern, r.alloc.calls, r.alloc.mean,
-          r.alloc.p99, r.alloc.max, r.failed.calls, r.failed.max, r.free.calls,
-          r.free.mean, r.free.p99, r.free.max);
-    }
-  } else {
-    fmt::print(
-        "{:<6} {:>5} {:<11} {:>6} {:>7} {:>6} {:>6}  {:>6} {:>6}  "
-        "{:>6} {:>7} {:>6} {:>6}\n",
-        "", "MiB", "pattern", "allocs", "mean", "p99", "max", "failed", "max",
-        "frees", "mean", "p99", "max");
-    for (const Row& r : rows) {
-      fmt::print("{:<6} {:>5} {:<11} {}  {:>6} {:>6}  {}\n", r.backend,
-                 r.heap_mib, r.pattern, Cells(r.alloc), r.failed.calls,
-                 r.failed.max, Cells(r.free));
-    }
+  std::vector<std::vector<std::string>> lines = {
+      {"backend", "heap", "pattern", "allocs", "mean", "p99", "max", "aligned",
+       "max", "failed", "max", "frees", "mean", "p99", "max"}};
+  for (const Row& r : rows) {
+    lines.push_back({r.backend, fmt::format("{} MiB", r.heap_mib), r.pattern,
+                     Number(r.alloc.calls), Mean(r.alloc), Number(r.alloc.p99),
+                     Number(r.alloc.max), Number(r.aligned.calls),
+                     Number(r.aligned.max), Number(r.failed.calls),
+                     Number(r.failed.max), Number(r.free.calls), Mean(r.free),
+                     Number(r.free.p99), Number(r.free.max)});
   }
+  PrintLines(lines, 3, markdown);
+  std::puts("");
   // The worst over all patterns, per backend and heap size.
-  std::puts(markdown ? "\n| backend | heap | worst alloc | worst failed alloc "
-                       "| worst free |\n|---|---:|---:|---:|---:|"
-                     : "\nworst over the patterns:");
+  lines = {{"backend", "heap", "alloc", "aligned", "failed", "free"}};
   for (std::size_t i = 0; i < rows.size();) {
-    std::uint64_t alloc = 0;
-    std::uint64_t failed = 0;
-    std::uint64_t free = 0;
-    std::size_t j = i;
-    for (; j < rows.size() && rows[j].backend == rows[i].backend &&
-           rows[j].heap_mib == rows[i].heap_mib;
-         ++j) {
-      alloc = std::max(alloc, rows[j].alloc.max);
-      failed = std::max(failed, rows[j].failed.max);
-      free = std::max(free, rows[j].free.max);
+    Row worst = rows[i];
+    for (++i; i < rows.size() && rows[i].backend == worst.backend &&
+              rows[i].heap_mib == worst.heap_mib;
+         ++i) {
+      worst.alloc.max = std::max(worst.alloc.max, rows[i].alloc.max);
+      worst.aligned.max = std::max(worst.aligned.max, rows[i].aligned.max);
+      worst.failed.max = std::max(worst.failed.max, rows[i].failed.max);
+      worst.free.max = std::max(worst.free.max, rows[i].free.max);
     }
-    fmt::print(fmt::runtime(markdown ? "| {} | {} MiB | {} | {} | {} |\n"
-                                     : "{:<6} {:>5} MiB  alloc {:>6}  failed "
-                                       "alloc {:>6}  free {:>6}\n"),
-               rows[i].backend, rows[i].heap_mib, alloc, failed, free);
-    i = j;
+    lines.push_back({worst.backend, fmt::format("{} MiB", worst.heap_mib),
+                     Number(worst.alloc.max), Number(worst.aligned.max),
+                     Number(worst.failed.max), Number(worst.free.max)});
   }
+  PrintLines(lines, 2, markdown);
 }
 
 int Main() {
@@ -324,6 +336,7 @@ int Main() {
         }
         rows.push_back({entry->name, mib, Name(pattern),
                         Summarise((*counts)[kAllocTag]),
+                        Summarise((*counts)[kAlignedAllocTag]),
                         Summarise((*counts)[kFailedAllocTag]),
                         Summarise((*counts)[kFreeTag])});
       }

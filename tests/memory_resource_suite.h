@@ -149,6 +149,14 @@ TYPED_TEST_P(MemoryResourceTest, TryAllocateReportsErrorsWithoutThrowing) {
   this->ExpectAllFreed();
 }
 
+TYPED_TEST_P(MemoryResourceTest, AllocateThrowsBadAllocForABadAlignment) {
+  // Volatile, so that the compiler does not refuse the call itself.
+  volatile std::size_t bad_alignment = 3;
+  EXPECT_THROW((void)this->resource_.allocate(64, bad_alignment),
+               std::bad_alloc);
+  this->ExpectAllFreed();
+}
+
 TYPED_TEST_P(MemoryResourceTest, EqualityIsIdentity) {
   MemoryResource<TypeParam> other(this->backend_);
   EXPECT_TRUE(this->resource_.is_equal(this->resource_));
@@ -172,7 +180,8 @@ REGISTER_TYPED_TEST_SUITE_P(
     MemoryResourceTest, VectorGrowsAndShrinks, StringGrowsAndShrinks,
     MapAndUnorderedMapWithPmrStrings, PolymorphicAllocatorBytesAndObjects,
     ExhaustionThrowsBadAlloc, AlignmentUpTo4096IsHonoured, SizeZeroIsSafe,
-    TryAllocateReportsErrorsWithoutThrowing, EqualityIsIdentity,
+    TryAllocateReportsErrorsWithoutThrowing,
+    AllocateThrowsBadAllocForABadAlignment, EqualityIsIdentity,
     RuntimeChoiceThroughByteAllocator);
 
 }  // namespace heapkit::testing

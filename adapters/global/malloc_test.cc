@@ -117,6 +117,11 @@ TEST_F(MallocTest, AlignedFunctionsFollowPosixAndGlibc) {
   void* ptr = nullptr;
   EXPECT_EQ(posix_memalign(&ptr, 3, 10), EINVAL);
   EXPECT_EQ(posix_memalign(&ptr, 4, 10), EINVAL);  // Not a multiple of void*.
+  // Out of memory: ENOMEM returned, errno and the result left alone.
+  errno = 0;
+  EXPECT_EQ(posix_memalign(&ptr, 64, Opaque(SIZE_MAX - 100)), ENOMEM);
+  EXPECT_EQ(ptr, nullptr);
+  EXPECT_EQ(errno, 0);
   for (std::size_t align : {8, 16, 64, 4096, 1 << 20}) {
     ASSERT_EQ(posix_memalign(&ptr, align, 100), 0);
     EXPECT_TRUE(IsAligned(ptr, align)) << align;

@@ -15,6 +15,18 @@
 namespace heapkit {
 namespace {
 
+// Returns Alloc's kNoMemory when no block is free: one status built once and
+// then copied (a reference count), so that a failed Alloc costs a bounded few
+// dozen instructions and does not allocate. Only the first failure in the
+// process builds it, which allocates: not AddMemory, which the malloc
+// replacement calls while it builds its heap, when nothing may allocate.
+absl::Status NoFitError() {
+  static const absl::Status* const kNoFit = new absl::Status(
+      MakeError(AllocError::kNoMemory,
+                "BuddyByteAllocator: no free block is large enough"));
+  return *kNoFit;
+}
+
 using internal::AlignDown;
 using internal::AlignUp;
 using internal::FloorLog2;
@@ -157,8 +169,7 @@ absl::StatusOr<void*> BuddyByteAllocator::Alloc(Layout layout) {
   const int order = OrderFor(layout);
   const std::uint64_t candidates = nonempty_orders_ >> order << order;
   if (candidates == 0) {
-    return MakeError(AllocError::kNoMemory,
-                     "BuddyByteAllocator: no free block is large enough");
+    return NoFitError();
   }
   int found = std::countr_zero(candidates);
   const auto address = reinterpret_cast<std::uintptr_t>(free_lists_[found]);

@@ -187,12 +187,12 @@ absl::StatusOr<void*> TlsfByteAllocator::AllocSlow(Layout layout) {
                      layout.size, ", align ", layout.align, ")"));
   }
   if (layout.size > kMaxAllocSize || layout.align > kMaxBlockSize) {
-    return NoFitError(layout);
+    return NoFitError();
   }
   const std::size_t size = BlockSizeFor(layout.size);
   if (layout.align <= kGranularity) {
     const BlockAddr block = TakeFreeBlock(size);
-    if (block == 0) return NoFitError(layout);
+    if (block == 0) return NoFitError();
     void* const ptr = Use(block, size);
     internal::UnpoisonMemory(ptr, layout.size);
     return ptr;
@@ -204,7 +204,7 @@ absl::StatusOr<void*> TlsfByteAllocator::AllocSlow(Layout layout) {
   // bytes therefore always leaves room.
   const std::size_t align = layout.align;
   BlockAddr block = TakeFreeBlock(size + align + kGranularity);
-  if (block == 0) return NoFitError(layout);
+  if (block == 0) return NoFitError();
   const std::uintptr_t payload = block + kPayloadOffset;
   std::size_t padding = internal::AlignUp(payload, align) - payload;
   if (padding != 0 && padding < kMinBlockSize) padding += align;
@@ -223,12 +223,11 @@ absl::StatusOr<void*> TlsfByteAllocator::AllocSlow(Layout layout) {
   return ptr;
 }
 
-absl::Status TlsfByteAllocator::NoFitError(Layout layout) const {
-  return MakeError(
-      AllocError::kNoMemory,
-      absl::StrCat("TlsfByteAllocator::Alloc: no free block fits ", layout.size,
-                   " bytes aligned to ", layout.align, " (", AvailableBytes(),
-                   " of ", TotalBytes(), " bytes free)"));
+absl::Status TlsfByteAllocator::NoFitError() {
+  static const absl::Status* const kNoFit = new absl::Status(
+      MakeError(AllocError::kNoMemory,
+                "TlsfByteAllocator::Alloc: no free block fits the request"));
+  return *kNoFit;
 }
 
 absl::Status TlsfByteAllocator::Resize(void* ptr, Layout old_layout,

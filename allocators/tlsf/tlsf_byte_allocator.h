@@ -157,7 +157,12 @@ class TlsfByteAllocator final : public ByteAllocator {
   // Cold paths, kept out of line so that the inlined hot paths stay small.
   ABSL_ATTRIBUTE_NOINLINE BlockAddr TakeExactFit(std::size_t size);
   ABSL_ATTRIBUTE_NOINLINE absl::StatusOr<void*> AllocSlow(Layout layout);
-  ABSL_ATTRIBUTE_NOINLINE absl::Status NoFitError(Layout layout) const;
+  // Returns Alloc's kNoMemory: one status built once and then copied (a
+  // reference count), so that a failed Alloc costs a bounded few dozen
+  // instructions and does not allocate, as real-time and kernel callers need.
+  // The first failure in the process builds it (and allocates). The caller
+  // knows the request; the message does not repeat it.
+  ABSL_ATTRIBUTE_NOINLINE static absl::Status NoFitError();
   // Release() for a tail Use() splits off when the block after it is free.
   ABSL_ATTRIBUTE_NOINLINE void ReleaseTailSlow(BlockAddr tail);
   void CheckLiveBlock(const void* ptr, Layout layout, const char* who) const;
@@ -364,7 +369,7 @@ TlsfByteAllocator::Alloc(Layout layout) {
   }
   const std::size_t size = tlsf_internal::BlockSizeFor(layout.size);
   const BlockAddr block = TakeFreeBlock(size);
-  if (ABSL_PREDICT_FALSE(block == 0)) return NoFitError(layout);
+  if (ABSL_PREDICT_FALSE(block == 0)) return NoFitError();
 #ifdef HEAPKIT_HAVE_ASAN
   void* const ptr = Use(block, size);
   internal::UnpoisonMemory(ptr, layout.size);
