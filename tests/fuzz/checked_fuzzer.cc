@@ -7,10 +7,8 @@
 #include <memory>
 
 #include "adapters/checked_allocator.h"
-#include "allocators/buddy/buddy_byte_allocator.h"
-#include "allocators/slab/slab_byte_allocator.h"
-#include "allocators/tlsf/tlsf_byte_allocator.h"
 #include "tests/fuzz/byte_backend_fuzzer.h"
+#include "tests/fuzz/pick_backend.h"
 
 namespace heapkit::fuzz {
 namespace {
@@ -23,27 +21,14 @@ void FuzzChecked(FuzzInput& in) {
   BackendFuzzer<CheckedAllocator<Backend>>(in, FuzzArena(), *checked).Run();
 }
 
-// Runs the input on the backend its first byte picks.
-void FuzzOne(FuzzInput& in) {
-  switch (in.Byte() % 3) {
-    case 0:
-      FuzzChecked<TlsfByteAllocator>(in);
-      break;
-    case 1:
-      FuzzChecked<SlabByteAllocator<>>(in);
-      break;
-    case 2:
-      FuzzChecked<BuddyByteAllocator>(in);
-      break;
-  }
-}
-
 }  // namespace
 }  // namespace heapkit::fuzz
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size) {
   heapkit::fuzz::FuzzInput in(data, size);
-  heapkit::fuzz::FuzzOne(in);
+  heapkit::fuzz::WithPickedBackend(in, [&](auto backend) {
+    heapkit::fuzz::FuzzChecked<typename decltype(backend)::type>(in);
+  });
   return 0;
 }

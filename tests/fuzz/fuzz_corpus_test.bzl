@@ -1,12 +1,13 @@
 """A cc_test that replays a fuzz target's checked-in corpus."""
 
-def fuzz_corpus_test(name, deps, local_defines = []):
+def fuzz_corpus_test(name, deps, copts = [], local_defines = []):
     """Replays corpus/<name>/* through <name>_fuzzer.cc.
 
     Args:
       name: the target's name, as tools/fuzz.sh knows it.
       deps: what <name>_fuzzer.cc needs.
-      local_defines: defines for <name>_fuzzer.cc.
+      copts: compiler options for it.
+      local_defines: defines for it.
     """
     native.cc_test(
         name = name + "_corpus_test",
@@ -16,6 +17,7 @@ def fuzz_corpus_test(name, deps, local_defines = []):
         ],
         args = ["tests/fuzz/corpus/" + name],
         data = native.glob(["corpus/%s/*" % name]),
+        copts = copts,
         local_defines = local_defines,
         deps = deps + ["@absl"],
     )

@@ -12,11 +12,9 @@
 #include "absl/base/internal/raw_logging.h"
 #include "adapters/growing_allocator.h"
 #include "allocators/bitmap/bitmap_page_allocator.h"
-#include "allocators/buddy/buddy_byte_allocator.h"
-#include "allocators/slab/slab_byte_allocator.h"
-#include "allocators/tlsf/tlsf_byte_allocator.h"
 #include "core/region.h"
 #include "tests/fuzz/byte_backend_fuzzer.h"
+#include "tests/fuzz/pick_backend.h"
 
 namespace heapkit::fuzz {
 namespace {
@@ -39,27 +37,14 @@ void FuzzGrowing(FuzzInput& in) {
   }
 }
 
-// Runs the input on the backend its first byte picks.
-void FuzzOne(FuzzInput& in) {
-  switch (in.Byte() % 3) {
-    case 0:
-      FuzzGrowing<TlsfByteAllocator>(in);
-      break;
-    case 1:
-      FuzzGrowing<SlabByteAllocator<>>(in);
-      break;
-    case 2:
-      FuzzGrowing<BuddyByteAllocator>(in);
-      break;
-  }
-}
-
 }  // namespace
 }  // namespace heapkit::fuzz
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size) {
   heapkit::fuzz::FuzzInput in(data, size);
-  heapkit::fuzz::FuzzOne(in);
+  heapkit::fuzz::WithPickedBackend(in, [&](auto backend) {
+    heapkit::fuzz::FuzzGrowing<typename decltype(backend)::type>(in);
+  });
   return 0;
 }

@@ -53,6 +53,19 @@ struct Block {
   std::uint8_t tag;
 };
 
+// Returns `function`, hidden from the compiler. The target calls every entry
+// point through it: compilers treat the C allocation functions as builtins
+// with known effects, where the target tests what malloc.cc really does.
+// (Clang assumes that malloc leaves errno alone, so a check of errno after it
+// reads the value stored before the call; glibc declares aligned_alloc and
+// memalign alloc_align, so UBSan reports a call with an alignment of 0 or 3
+// at the caller, however the library treats it.)
+template <class F>
+F* Opaque(F* function) {
+  F* volatile hidden = function;
+  return hidden;
+}
+
 // The byte of `tag`'s pattern at `offset`.
 std::uint8_t PatternByte(std::uint8_t tag, std::size_t offset) {
   return static_cast<std::uint8_t>(tag * 31 + offset * 7 + (offset >> 8));
@@ -248,7 +261,7 @@ class MallocFuzzer {
     const std::size_t size = SomeSize();
     if (Full() && !MustFail(size)) return;
     errno = 0;
-    void* ptr = std::malloc(size);
+    void* ptr = Opaque(std::malloc)(size);
     if (MustFail(size)) return ExpectFailed(ptr, ENOMEM, "malloc", size);
     Track(ptr, size, kMinAlign, Kind::kMalloc, "malloc");
   }
@@ -261,7 +274,7 @@ class MallocFuzzer {
     if (Full() && !overflows && !MustFail(bytes)) return;
     if (!overflows && !MustFail(bytes) && bytes > kMaxLiveBytes) return;
     errno = 0;
-    void* ptr = std::calloc(count, size);
+    void* ptr = Opaque(std::calloc)(count, size);
     if (overflows || MustFail(bytes)) {
       return ExpectFailed(ptr, ENOMEM, "calloc", bytes);
     }
@@ -314,7 +327,8 @@ class MallocFuzzer {
 
   void Realloc() {
     const std::size_t size = SomeSize();
-    Resize(size, "realloc", [&](void* old) { return std::realloc(old, size); });
+    Resize(size, "realloc",
+           [&](void* old) { return Opaque(std::realloc)(old, size); });
   }
 
   void ReallocArray() {
@@ -326,24 +340,16 @@ class MallocFuzzer {
       auto it = Pick();
       if (it->second.kind != Kind::kMalloc) return;
       errno = 0;
-      void* ptr = reallocarray(reinterpret_cast<void*>(it->first), count, size);
+      void* ptr =
+          Opaque(reallocarray)(reinterpret_cast<void*>(it->first), count, size);
       ExpectFailed(ptr, ENOMEM, "reallocarray (overflowing)", size);
       CheckPattern(it->first, it->second, it->second.size,
                    "a failed reallocarray");
       return;
     }
     Resize(bytes, "reallocarray",
-           [&](void* old) { return reallocarray(old, count, size); });
+           [&](void* old) { return Opaque(reallocarray)(old, count, size); });
   }
-
-  // glibc declares aligned_alloc and memalign with alloc_align, so a call
-  // with an alignment of 0 or 3 is undefined to the compiler (UBSan reports
-  // it at the caller) however the library treats it; calls through these
-  // pointers test what malloc.cc does with such alignments.
-  static inline void* (*volatile aligned_alloc_)(std::size_t,
-                                                 std::size_t) = aligned_alloc;
-  static inline void* (*volatile memalign_)(std::size_t,
-                                            std::size_t) = memalign;
 
   void Memalign() {
     const std::size_t align = SomeAlignment();
@@ -354,7 +360,7 @@ class MallocFuzzer {
     switch (in_.Byte() % 3) {
       case 0: {
         void* ptr = reinterpret_cast<void*>(0x1);
-        const int code = posix_memalign(&ptr, align, size);
+        const int code = Opaque(posix_memalign)(&ptr, align, size);
         const int expected = !power || align % sizeof(void*) != 0 ? EINVAL
                              : MustFail(size)                     ? ENOMEM
                                                                   : 0;
@@ -369,7 +375,7 @@ class MallocFuzzer {
         return;
       }
       case 1: {
-        void* ptr = aligned_alloc_(align, size);
+        void* ptr = Opaque(aligned_alloc)(align, size);
         if (!power) return ExpectFailed(ptr, EINVAL, "aligned_alloc", size);
         if (MustFail(size))
           return ExpectFailed(ptr, ENOMEM, "aligned_alloc", size);
@@ -377,7 +383,7 @@ class MallocFuzzer {
         return;
       }
       case 2: {
-        void* ptr = memalign_(align, size);
+        void* ptr = Opaque(memalign)(align, size);
         if (MustFail(size)) return ExpectFailed(ptr, ENOMEM, "memalign", size);
         // An alignment that is not a power of two is rounded up to one.
         Track(ptr, size, std::bit_ceil(std::max<std::size_t>(align, 1)),
@@ -394,11 +400,11 @@ class MallocFuzzer {
     if (Full() && !MustFail(size)) return;
     errno = 0;
     if (in_.Byte() % 2) {
-      void* ptr = valloc(size);
+      void* ptr = Opaque(valloc)(size);
       if (MustFail(size)) return ExpectFailed(ptr, ENOMEM, "valloc", size);
       Track(ptr, size, page, Kind::kMalloc, "valloc");
     } else {
-      void* ptr = pvalloc(size);
+      void* ptr = Opaque(pvalloc)(size);
       if (MustFail(size)) return ExpectFailed(ptr, ENOMEM, "pvalloc", size);
       // pvalloc rounds the size up to whole pages (0 to one page).
       const std::size_t rounded =
