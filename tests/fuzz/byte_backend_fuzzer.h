@@ -152,6 +152,7 @@ class BackendFuzzer {
       regions_.clear();
       runs_seen_ = 0;
       baseline_ = 0;
+      baseline_stale_ = false;
     }
     if (must_fail || size == 0) {
       ExpectStatus(status, AllocError::kInvalidParam,
