@@ -249,8 +249,7 @@ class BackendFuzzer {
   // must fail with its exact status and change nothing.
   void Misuse() {
     if (model_.live().empty()) return;
-    auto it = model_.live().begin();
-    std::advance(it, in_.Below(model_.live().size()));
+    const auto it = PickLive();
     const std::uintptr_t address = it->first;
     const Layout layout = it->second.layout;
     void* const ptr = reinterpret_cast<void*>(address);
@@ -311,10 +310,16 @@ class BackendFuzzer {
     }
   }
 
-  void Free() {
-    if (model_.live().empty()) return;
+  // Returns the live block the input picks; one must be live.
+  auto PickLive() {
     auto it = model_.live().begin();
     std::advance(it, in_.Below(model_.live().size()));
+    return it;
+  }
+
+  void Free() {
+    if (model_.live().empty()) return;
+    const auto it = PickLive();
     FreeAt(it->first);
   }
 
@@ -332,8 +337,7 @@ class BackendFuzzer {
                       } -> std::same_as<absl::Status>;
                   }) {
       if (model_.live().empty()) return;
-      auto it = model_.live().begin();
-      std::advance(it, in_.Below(model_.live().size()));
+      const auto it = PickLive();
       void* ptr = reinterpret_cast<void*>(it->first);
       const Layout old_layout = it->second.layout;
       const std::size_t new_size =
