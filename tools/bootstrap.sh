@@ -3,9 +3,11 @@
 # quiet when everything is present; uses sudo only when not already root.
 set -euo pipefail
 
-# clang-14 is CI's second compiler; the last three are the peers the
-# benchmarks compare with (loaded with dlopen).
-packages=(bazel-bootstrap pkg-config g++ clang-14 clang-format libabsl-dev libfmt-dev
+# clang-14 is CI's second compiler; cmake and ninja-build the second build
+# system's; the last three are the peers the benchmarks compare with (loaded
+# with dlopen).
+packages=(bazel-bootstrap pkg-config g++ clang-14 clang-format cmake ninja-build
+          libabsl-dev libfmt-dev
           libgtest-dev libgmock-dev libbenchmark-dev libjemalloc2 libmimalloc2.0
           libtcmalloc-minimal4)
 
