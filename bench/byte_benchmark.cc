@@ -3,6 +3,7 @@
 // --config=opt; docs/benchmarks.md has the command and the numbers.
 
 #include <string>
+#include <vector>
 
 #include "allocators/buddy/buddy_byte_allocator.h"
 #include "allocators/slab/slab_byte_allocator.h"
@@ -45,9 +46,10 @@ void RegisterSubject(const std::string& name, Args... args) {
 }
 
 // A HeapKit backend: every workload directly, the pairs through the pmr adapter
-// too, and its footprint.
+// too, its footprint (in regions of `smallest_mib` MiB and up) and its
+// utilization at first failure.
 template <class Backend>
-void RegisterBackend(const std::string& name) {
+void RegisterBackend(const std::string& name, std::size_t smallest_mib) {
   RegisterSubject<BackendSubject<Backend>>(name);
   benchmark::RegisterBenchmark(
       ("random_pairs_16_4096/" + name + "+pmr").c_str(),
@@ -56,9 +58,30 @@ void RegisterBackend(const std::string& name) {
   benchmark::RegisterBenchmark(("hot_pair_64/" + name + "+pmr").c_str(),
                                HotPair<ThroughPmrSubject<Backend>>);
   benchmark::RegisterBenchmark(("footprint_16_4096/" + name).c_str(),
-                               Footprint<BackendSubject<Backend>>, 16, 4096)
+                               Footprint<BackendSubject<Backend>>, 16, 4096,
+                               kLiveBlocks, 1'000'000)
       ->Iterations(1)
       ->Unit(benchmark::kMillisecond);
+  // The same in regions of 1 MiB to 1 GiB, with a live set of a sixteenth of
+  // the region (a block per 32 KiB, 2 KiB each on average).
+  for (std::size_t mib : {1, 16, 256, 1024}) {
+    if (mib < smallest_mib) continue;
+    const std::size_t region = mib << 20;
+    benchmark::RegisterBenchmark(
+        ("footprint_16_4096_in_" + std::to_string(mib) + "MiB/" + name).c_str(),
+        Footprint<BackendSubject<Backend>, std::size_t>, 16, 4096,
+        region / (32 << 10), 200'000, region)
+        ->Iterations(1)
+        ->Unit(benchmark::kMillisecond);
+  }
+  for (std::size_t max : {4096, 65536}) {
+    benchmark::RegisterBenchmark(
+        ("utilization_16_" + std::to_string(max) + "/" + name).c_str(),
+        UtilizationAtFirstFailure<BackendSubject<Backend>, std::size_t>, 16,
+        max, std::size_t{32} << 20)
+        ->Iterations(1)
+        ->Unit(benchmark::kMillisecond);
+  }
 }
 
 void RegisterAll() {
@@ -68,9 +91,11 @@ void RegisterAll() {
   benchmark::RegisterBenchmark("random_pairs_16_256/rng_floor",
                                RandomPairsFloor, 16, 256)
       ->Iterations(1'000'000);
-  RegisterBackend<SlabByteAllocator<>>("slab");
-  RegisterBackend<TlsfByteAllocator>("tlsf");
-  RegisterBackend<BuddyByteAllocator>("buddy");
+  // The slab takes 64 KiB slabs per size class in use, more than the live set
+  // of a 1 MiB region: its footprint there would be its slabs, not placement.
+  RegisterBackend<SlabByteAllocator<>>("slab", 16);
+  RegisterBackend<TlsfByteAllocator>("tlsf", 1);
+  RegisterBackend<BuddyByteAllocator>("buddy", 1);
   RegisterSubject<PeerSubject>("glibc", std::string("glibc"));
   RegisterSubject<PmrPoolSubject>("pmr_pool");
   for (const char* peer : {"jemalloc", "mimalloc", "tcmalloc"}) {
@@ -84,6 +109,15 @@ void RegisterAll() {
 int main(int argc, char** argv) {
   heapkit::bench::ReserveStaticTlsForPeers(argv);
   heapkit::bench::RegisterAll();
+  // Repetitions of different benchmarks interleaved in random order by
+  // default, so that a slow spell of this shared machine spreads over every
+  // subject instead of landing on one; a later flag on the command line wins.
+  std::vector<char*> args(argv, argv + argc);
+  char interleave[] = "--benchmark_enable_random_interleaving=true";
+  args.insert(args.begin() + 1, interleave);
+  argc = static_cast<int>(args.size());
+  args.push_back(nullptr);
+  argv = args.data();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

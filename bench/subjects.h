@@ -20,11 +20,12 @@ namespace heapkit::bench {
 
 inline constexpr std::size_t kArenaSize = std::size_t{128} << 20;
 
-// A HeapKit backend over its own 128 MiB arena, called directly.
+// A HeapKit backend over its own arena (128 MiB unless told), called directly.
 template <class Backend>
 class BackendSubject {
  public:
-  BackendSubject() : arena_(kArenaSize), resource_(backend_) {
+  explicit BackendSubject(std::size_t arena_size = kArenaSize)
+      : arena_(arena_size), resource_(backend_) {
     ok_ = arena_.ok() && backend_.Init(arena_.start(), arena_.size()).ok();
   }
 
@@ -45,6 +46,7 @@ class BackendSubject {
   }
   std::pmr::memory_resource* resource() { return &resource_; }
   std::uintptr_t region_start() const { return arena_.start(); }
+  std::size_t region_size() const { return arena_.size(); }
 
  protected:
   testing::Arena arena_;

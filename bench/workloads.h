@@ -11,6 +11,7 @@
 #include <memory_resource>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "benchmark/benchmark.h"
@@ -167,42 +168,88 @@ void StringMap(benchmark::State& state, Args... args) {
   }
 }
 
-// Runs 1,000,000 random pairs of [min, max] bytes on a region allocator and
-// reports its footprint: the high-water mark of the region (the highest block
-// end seen, from the region's start) divided by the peak of the live bytes
-// requested.
-template <class Subject>
-void Footprint(benchmark::State& state, std::size_t min, std::size_t max) {
-  Subject subject;
+// Keeps `live_blocks` blocks of [min, max] bytes live through `steps` random
+// pairs on a region allocator (a subject built from `args`) and reports its
+// footprint: the high-water mark of the region (the highest block end seen,
+// from the region's start) divided by the peak of the live bytes requested.
+template <class Subject, class... Args>
+void Footprint(benchmark::State& state, std::size_t min, std::size_t max,
+               std::size_t live_blocks, int steps, Args... args) {
+  Subject subject(args...);
   if (!Ready(state, subject)) return;
   std::uintptr_t high_water = 0;
   std::size_t live = 0, peak_live = 0;
   for (auto _ : state) {
     FastRandom random(42);
-    std::vector<void*> blocks(kLiveBlocks);
-    std::vector<std::size_t> sizes(kLiveBlocks);
+    std::vector<void*> blocks(live_blocks);
+    std::vector<std::size_t> sizes(live_blocks);
     auto allocate = [&](std::size_t i) {
       sizes[i] = min + random.Below(max - min + 1);
       blocks[i] = subject.Allocate(sizes[i], kPairAlign);
+      if (blocks[i] == nullptr) {
+        state.SkipWithError("the region ran out");
+        return;
+      }
       live += sizes[i];
       peak_live = std::max(peak_live, live);
       high_water =
           std::max(high_water, reinterpret_cast<std::uintptr_t>(blocks[i]) +
                                    sizes[i] - subject.region_start());
     };
-    for (std::size_t i = 0; i < kLiveBlocks; ++i) allocate(i);
-    for (int step = 0; step < 1'000'000; ++step) {
-      const std::size_t victim = random.Below(kLiveBlocks);
+    for (std::size_t i = 0; i < live_blocks; ++i) allocate(i);
+    for (int step = 0; step < steps; ++step) {
+      const std::size_t victim = random.Below(live_blocks);
       subject.Free(blocks[victim], sizes[victim], kPairAlign);
       live -= sizes[victim];
       allocate(victim);
     }
-    for (std::size_t i = 0; i < kLiveBlocks; ++i) {
+    for (std::size_t i = 0; i < live_blocks; ++i) {
       subject.Free(blocks[i], sizes[i], kPairAlign);
     }
     live = 0;
   }
   state.counters["footprint"] = static_cast<double>(high_water) / peak_live;
+}
+
+// Grows a random live set on a region allocator (a subject built from `args`)
+// until its first failure: each step allocates [min, max] bytes with
+// probability 0.55, else frees a random live block. Reports the live bytes
+// requested at that failure divided by the region's size, the median over
+// five seeds: how much of its memory the allocator can really hand out.
+template <class Subject, class... Args>
+void UtilizationAtFirstFailure(benchmark::State& state, std::size_t min,
+                               std::size_t max, Args... args) {
+  std::vector<double> utilizations;
+  for (auto _ : state) {
+    for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+      Subject subject(args...);
+      if (!Ready(state, subject)) return;
+      FastRandom random(seed);
+      std::vector<std::pair<void*, std::size_t>> blocks;
+      std::size_t live = 0;
+      for (;;) {
+        if (blocks.empty() || random.Below(100) < 55) {
+          const std::size_t size = min + random.Below(max - min + 1);
+          void* block = subject.Allocate(size, kPairAlign);
+          if (block == nullptr) break;
+          blocks.emplace_back(block, size);
+          live += size;
+        } else {
+          const std::size_t victim = random.Below(blocks.size());
+          subject.Free(blocks[victim].first, blocks[victim].second, kPairAlign);
+          live -= blocks[victim].second;
+          blocks[victim] = blocks.back();
+          blocks.pop_back();
+        }
+      }
+      utilizations.push_back(static_cast<double>(live) / subject.region_size());
+      for (const auto& [block, size] : blocks) {
+        subject.Free(block, size, kPairAlign);
+      }
+    }
+  }
+  std::sort(utilizations.begin(), utilizations.end());
+  state.counters["utilization"] = utilizations[utilizations.size() / 2];
 }
 
 }  // namespace heapkit::bench
