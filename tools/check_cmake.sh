@@ -32,6 +32,7 @@ check() {
   fi
 }
 
+# Configures and builds HeapKit, its tests and examples, warnings as errors.
 build() {
   cmake -S . -B "$work/build" "${generator[@]}" \
     -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-Debug}" -DHEAPKIT_WERROR=ON \
