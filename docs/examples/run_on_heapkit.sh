@@ -20,7 +20,10 @@ trap 'rm -rf "$work"' EXIT
 
 # ld.so only warns about a library it cannot preload and runs the program on
 # glibc's malloc, which would pass everything: check that it is mapped.
-if ! LD_PRELOAD="$lib" cat /proc/self/maps | grep -qF "$lib"; then
+# (The maps are read whole first: grep -q on a pipe would stop early, and
+# pipefail would count cat's SIGPIPE as not found.)
+maps=$(LD_PRELOAD="$lib" cat /proc/self/maps)
+if ! grep -qF "$lib" <<<"$maps"; then
   echo "run_on_heapkit: $lib is not preloaded" >&2
   exit 1
 fi
