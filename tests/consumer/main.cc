@@ -7,7 +7,6 @@
 #include <cstdint>
 #include <cstdio>
 #include <memory_resource>
-#include <numeric>
 #include <string>
 #include <vector>
 
@@ -34,11 +33,10 @@ int main() {
   for (int i = 0; i < 1000; ++i)
     words.emplace_back(std::to_string(i) + " words");
   const std::size_t used = heap.UsedBytes();
-  std::vector<int> lengths;
-  for (const auto& word : words)
-    lengths.push_back(static_cast<int>(word.size()));
+  std::size_t characters = 0;
+  for (const auto& word : words) characters += word.size();
   std::printf(
-      "consumer: %zu strings in %zu bytes of HeapKit's heap, %d characters\n",
-      words.size(), used, std::accumulate(lengths.begin(), lengths.end(), 0));
+      "consumer: %zu strings in %zu bytes of HeapKit's heap, %zu characters\n",
+      words.size(), used, characters);
   return used > 0 ? 0 : 1;
 }
