@@ -41,6 +41,13 @@ constexpr std::size_t BitsFor(std::uintptr_t start, std::uintptr_t end,
 
 constexpr std::size_t WordsFor(std::size_t bits) { return (bits + 63) / 64; }
 
+// Returns the order of the maximal self-aligned block of [address, end) that
+// starts at `address`, at most `max_order`.
+int MaximalOrder(std::uintptr_t address, std::uintptr_t end, int max_order) {
+  return std::min(
+      {std::countr_zero(address), FloorLog2(end - address), max_order});
+}
+
 }  // namespace
 
 #ifdef HEAPKIT_HAVE_ASAN
@@ -63,6 +70,36 @@ bool BuddyByteAllocator::TestBit(const RegionHeader& region, int order,
                                  std::uintptr_t address) {
   const std::size_t index = BitIndex(region, order, address);
   return (region.free_bits[order][index / 64] >> (index % 64)) & 1;
+}
+
+void BuddyByteAllocator::SetBit(RegionHeader& region, int order,
+                                std::uintptr_t address) {
+  const std::size_t index = BitIndex(region, order, address);
+  region.free_bits[order][index / 64] |= std::uint64_t{1} << (index % 64);
+}
+
+void BuddyByteAllocator::ClearBit(RegionHeader& region, int order,
+                                  std::uintptr_t address) {
+  const std::size_t index = BitIndex(region, order, address);
+  region.free_bits[order][index / 64] &= ~(std::uint64_t{1} << (index % 64));
+}
+
+int BuddyByteAllocator::LargestMiddleOrder(const RegionHeader& region) {
+  // The middle as Widen would leave it.
+  Region middle = region.middle;
+  for (int order; (order = ListedOrderEndingAt(region, middle.start)) >= 0;) {
+    middle.start -= std::size_t{1} << order;
+  }
+  for (int order; (order = ListedOrderStartingAt(region, middle.end)) >= 0;) {
+    middle.end += std::size_t{1} << order;
+  }
+  int largest = -1;
+  for (std::uintptr_t address = middle.start; address < middle.end;) {
+    const int order = MaximalOrder(address, middle.end, region.max_order);
+    largest = std::max(largest, order);
+    address += std::size_t{1} << order;
+  }
+  return largest;
 }
 
 absl::Status BuddyByteAllocator::Init(std::uintptr_t start, std::size_t size) {
@@ -127,6 +164,7 @@ absl::Status BuddyByteAllocator::AddMemory(std::uintptr_t start,
   region->whole = *whole;
   region->usable = Region{first, meta_start};
   region->max_order = std::min(kMaxOrder, FloorLog2(meta_start - first));
+  region->middle = region->usable;
   region->free_bits.fill(nullptr);
   auto* words = reinterpret_cast<std::uint64_t*>(region + 1);
   for (int order = kMinOrder; order <= region->max_order; ++order) {
@@ -138,12 +176,11 @@ absl::Status BuddyByteAllocator::AddMemory(std::uintptr_t start,
 
   regions_.Insert(region);  // Not full and no overlap: checked above.
 
-  // Cut the usable range into maximal self-aligned blocks.
+  // Cut the usable range into maximal self-aligned blocks, all in the free
+  // middle: in the bitmaps, on no list, and not written.
   for (std::uintptr_t address = first; meta_start - address >= kMinBlockSize;) {
-    const int order =
-        std::min({std::countr_zero(address), FloorLog2(meta_start - address),
-                  region->max_order});
-    Push(*region, address, order);
+    const int order = MaximalOrder(address, meta_start, region->max_order);
+    SetBit(*region, order, address);
     total_bytes_ += std::size_t{1} << order;
     address += std::size_t{1} << order;
   }
@@ -169,7 +206,12 @@ absl::StatusOr<void*> BuddyByteAllocator::Alloc(Layout layout) {
   const int order = OrderFor(layout);
   const std::uint64_t candidates = nonempty_orders_ >> order << order;
   if (candidates == 0) {
-    return NoFitError();
+    absl::StatusOr<void*> block = Carve(order);
+    if (block.ok()) {
+      used_bytes_ += std::size_t{1} << order;
+      internal::UnpoisonMemory(*block, layout.size);
+    }
+    return block;
   }
   int found = std::countr_zero(candidates);
   const auto address = reinterpret_cast<std::uintptr_t>(free_lists_[found]);
@@ -204,7 +246,8 @@ void BuddyByteAllocator::Dealloc(void* ptr, Layout layout) {
 #endif
   for (int above = order; above <= checked_orders; ++above) {
     const std::uintptr_t holder = AlignDown(address, std::size_t{1} << above);
-    if (InUsable(*region, holder) && TestBit(*region, above, holder)) {
+    if (InMiddle(*region, address) ||
+        (InUsable(*region, holder) && TestBit(*region, above, holder))) {
       internal::Fatal(
           "BuddyByteAllocator::Dealloc: double free of %p (size %zu)", ptr,
           layout.size);
@@ -212,19 +255,167 @@ void BuddyByteAllocator::Dealloc(void* ptr, Layout layout) {
   }
   internal::PoisonMemory(ptr, std::size_t{1} << order);
   used_bytes_ -= std::size_t{1} << order;
-  while (order < region->max_order) {  // Merge with free buddies, upwards.
+  Release(*region, address, order);
+}
+
+void BuddyByteAllocator::Release(RegionHeader& region, std::uintptr_t address,
+                                 int order) {
+  // Merge with listed buddies, upwards. A buddy in the free middle stays
+  // there: merging with it here would undo Carve's splits on every free of a
+  // block at the middle's edge, and Widen merges them when a request needs it.
+  while (order < region.max_order) {
     const std::size_t block_size = std::size_t{1} << order;
     const std::uintptr_t buddy = address ^ block_size;
-    if (buddy < region->usable.start ||
-        region->usable.end - buddy < block_size ||
-        !TestBit(*region, order, buddy)) {
+    if (buddy < region.usable.start || region.usable.end - buddy < block_size ||
+        InMiddle(region, buddy) || !TestBit(region, order, buddy)) {
       break;
     }
-    Unlink(*region, buddy, order);
+    Unlink(region, buddy, order);
     address &= ~block_size;
     ++order;
   }
-  Push(*region, address, order);
+  Push(region, address, order);
+}
+
+absl::StatusOr<void*> BuddyByteAllocator::Carve(int order) {
+  // First from the middles as they are; before failing, from the middles
+  // widened by the listed blocks that border them.
+  for (const bool widen : {false, true}) {
+    for (RegionHeader* region : regions_.Entries()) {
+      if (widen) Widen(*region);
+      if (void* block = CarveFrom(*region, order)) return block;
+    }
+  }
+  return NoFitError();
+}
+
+void* BuddyByteAllocator::CarveFrom(RegionHeader& region, int order) {
+  const Region middle = region.middle;
+  const std::size_t size = std::size_t{1} << order;
+  if (order > region.max_order || middle.size() < size) return nullptr;
+  // The lowest fitting block, and for a large request the highest one.
+  const std::uintptr_t low = AlignUp(middle.start, size);
+  const bool low_fits =
+      low >= middle.start && low <= middle.end && middle.end - low >= size;
+  const std::uintptr_t high_end = AlignDown(middle.end, size);
+  const bool high_fits = order >= kLargeOrder && high_end >= size &&
+                         high_end - size >= middle.start;
+  // Best fit between the two ends: the middle block holding `low` starts
+  // there, the one holding the high block ends at high_end.
+  if (high_fits &&
+      (!low_fits || MaximalOrder(low, middle.end, region.max_order) >
+                        HighBlockOrder(region, high_end))) {
+    CarveHigh(region, high_end - size, order);
+    return reinterpret_cast<void*>(high_end - size);
+  }
+  if (!low_fits) return nullptr;
+  CarveLow(region, low, order);
+  return reinterpret_cast<void*>(low);
+}
+
+void BuddyByteAllocator::Widen(RegionHeader& region) {
+  Region& middle = region.middle;
+  for (int order; (order = ListedOrderEndingAt(region, middle.start)) >= 0;) {
+    const std::uintptr_t address = middle.start - (std::size_t{1} << order);
+    Delink(address, order);
+    Absorb(region, address, order);
+  }
+  for (int order; (order = ListedOrderStartingAt(region, middle.end)) >= 0;) {
+    Delink(middle.end, order);
+    Absorb(region, middle.end, order);
+  }
+}
+
+void BuddyByteAllocator::Absorb(RegionHeader& region, std::uintptr_t address,
+                                int order) {
+  Region& middle = region.middle;
+  ClearBit(region, order, address);
+  while (order < region.max_order) {  // Merge with the middle's blocks.
+    const std::size_t block_size = std::size_t{1} << order;
+    const std::uintptr_t buddy = address ^ block_size;
+    if (!InMiddle(region, buddy) || !TestBit(region, order, buddy)) break;
+    ClearBit(region, order, buddy);
+    address &= ~block_size;
+    ++order;
+  }
+  SetBit(region, order, address);
+  // Not std::min and std::max: they would read the poisoned header through
+  // references, in code ASan instruments.
+  const std::uintptr_t end = address + (std::size_t{1} << order);
+  if (address < middle.start) middle.start = address;
+  if (end > middle.end) middle.end = end;
+}
+
+int BuddyByteAllocator::ListedOrderEndingAt(const RegionHeader& region,
+                                            std::uintptr_t end) {
+  const int most = std::min(std::countr_zero(end), int{region.max_order});
+  for (int order = kMinOrder; order <= most; ++order) {
+    const std::size_t block_size = std::size_t{1} << order;
+    if (end - region.usable.start < block_size) break;
+    if (TestBit(region, order, end - block_size)) return order;
+  }
+  return -1;
+}
+
+int BuddyByteAllocator::ListedOrderStartingAt(const RegionHeader& region,
+                                              std::uintptr_t start) {
+  const int most = std::min(std::countr_zero(start), int{region.max_order});
+  for (int order = kMinOrder; order <= most; ++order) {
+    if (region.usable.end - start < std::size_t{1} << order) break;
+    if (TestBit(region, order, start)) return order;
+  }
+  return -1;
+}
+
+int BuddyByteAllocator::HighBlockOrder(const RegionHeader& region,
+                                       std::uintptr_t end) {
+  int order = std::min(std::countr_zero(end), int{region.max_order});
+  while (end - region.middle.start < (std::size_t{1} << order)) --order;
+  return order;
+}
+
+void BuddyByteAllocator::CarveLow(RegionHeader& region, std::uintptr_t address,
+                                  int order) {
+  Region& middle = region.middle;
+  // The middle's blocks below `address`, each smaller than `order`, leave it
+  // one by one, upwards, and go to the lists merged with listed buddies.
+  while (middle.start < address) {
+    const std::uintptr_t gap = middle.start;
+    const int gap_order = std::countr_zero(gap);
+    middle.start += std::size_t{1} << gap_order;
+    ClearBit(region, gap_order, gap);
+    Release(region, gap, gap_order);
+  }
+  // Split the block at `address`, keeping the lower half each time.
+  int split = MaximalOrder(address, middle.end, region.max_order);
+  ClearBit(region, split, address);
+  while (split > order) {
+    --split;
+    SetBit(region, split, address + (std::size_t{1} << split));
+  }
+  middle.start = address + (std::size_t{1} << order);
+}
+
+void BuddyByteAllocator::CarveHigh(RegionHeader& region, std::uintptr_t address,
+                                   int order) {
+  Region& middle = region.middle;
+  const std::uintptr_t end = address + (std::size_t{1} << order);
+  // The middle's blocks above `end`, each smaller than `order`, leave it one
+  // by one, downwards, and go to the lists merged with listed buddies.
+  while (middle.end > end) {
+    const int gap_order = std::countr_zero(middle.end - end);
+    middle.end -= std::size_t{1} << gap_order;
+    ClearBit(region, gap_order, middle.end);
+    Release(region, middle.end, gap_order);
+  }
+  // Split the block ending at `end`, keeping the upper half each time.
+  int split = HighBlockOrder(region, end);
+  ClearBit(region, split, end - (std::size_t{1} << split));
+  while (split > order) {
+    --split;
+    SetBit(region, split, end - (std::size_t{2} << split));
+  }
+  middle.end = address;
 }
 
 BuddyByteAllocator::RegionHeader* BuddyByteAllocator::FindRegion(
@@ -237,20 +428,16 @@ BuddyByteAllocator::RegionHeader* BuddyByteAllocator::FindRegion(
   return *region;
 }
 
-void BuddyByteAllocator::Push(RegionHeader& region, std::uintptr_t address,
-                              int order) {
+void BuddyByteAllocator::Link(std::uintptr_t address, int order) {
   auto* block = reinterpret_cast<FreeBlock*>(address);
   block->next = free_lists_[order];
   block->prev = nullptr;
   if (block->next != nullptr) block->next->prev = block;
   free_lists_[order] = block;
   nonempty_orders_ |= std::uint64_t{1} << order;
-  const std::size_t index = BitIndex(region, order, address);
-  region.free_bits[order][index / 64] |= std::uint64_t{1} << (index % 64);
 }
 
-void BuddyByteAllocator::Unlink(RegionHeader& region, std::uintptr_t address,
-                                int order) {
+void BuddyByteAllocator::Delink(std::uintptr_t address, int order) {
   auto* block = reinterpret_cast<FreeBlock*>(address);
   if (block->prev != nullptr) {
     block->prev->next = block->next;
@@ -260,13 +447,26 @@ void BuddyByteAllocator::Unlink(RegionHeader& region, std::uintptr_t address,
       nonempty_orders_ &= ~(std::uint64_t{1} << order);
   }
   if (block->next != nullptr) block->next->prev = block->prev;
-  const std::size_t index = BitIndex(region, order, address);
-  region.free_bits[order][index / 64] &= ~(std::uint64_t{1} << (index % 64));
+}
+
+void BuddyByteAllocator::Push(RegionHeader& region, std::uintptr_t address,
+                              int order) {
+  Link(address, order);
+  SetBit(region, order, address);
+}
+
+void BuddyByteAllocator::Unlink(RegionHeader& region, std::uintptr_t address,
+                                int order) {
+  Delink(address, order);
+  ClearBit(region, order, address);
 }
 
 std::size_t BuddyByteAllocator::LargestFreeBlock() const {
-  return nonempty_orders_ == 0 ? 0
-                               : std::size_t{1} << FloorLog2(nonempty_orders_);
+  int largest = nonempty_orders_ == 0 ? -1 : FloorLog2(nonempty_orders_);
+  for (const RegionHeader* region : regions_.Entries()) {
+    largest = std::max(largest, LargestMiddleOrder(*region));
+  }
+  return largest < 0 ? 0 : std::size_t{1} << largest;
 }
 
 absl::Status BuddyByteAllocator::CheckFreeList(int order,
@@ -278,13 +478,19 @@ absl::Status BuddyByteAllocator::CheckFreeList(int order,
        prev = block, block = block->next) {
     const auto address = reinterpret_cast<std::uintptr_t>(block);
     const RegionHeader* region = FindRegion(address);
+    // A copy: Region's methods are instrumented, and the header is poisoned.
+    const Region middle = region != nullptr ? region->middle : Region{};
     if (block->prev != prev) {
       return absl::InternalError(
           absl::StrCat("buddy: broken prev link in list ", order));
     }
     if (region == nullptr || !IsAligned(address, block_size) ||
         order > region->max_order ||
-        region->usable.end - address < block_size) {
+        region->usable.end - address < block_size ||
+        // An empty middle may lie inside a listed block: two listed
+        // buddies on either side of it merged.
+        (middle.size() != 0 &&
+         middle.Overlaps(Region{address, address + block_size}))) {
       return absl::InternalError(absl::StrCat("buddy: free block ",
                                               Hex(address), " of order ", order,
                                               " is misplaced"));
@@ -296,7 +502,7 @@ absl::Status BuddyByteAllocator::CheckFreeList(int order,
     }
     const std::uintptr_t buddy = address ^ block_size;
     if (order < region->max_order && buddy >= region->usable.start &&
-        region->usable.end - buddy >= block_size &&
+        region->usable.end - buddy >= block_size && !InMiddle(*region, buddy) &&
         TestBit(*region, order, buddy)) {
       return absl::InternalError(absl::StrCat("buddy: free buddies ",
                                               Hex(address), " and ", Hex(buddy),
@@ -328,8 +534,32 @@ absl::Status BuddyByteAllocator::CheckInvariants() const {
     return absl::InternalError(
         "buddy: region table is not sorted and disjoint");
   }
-  // Every set bit is a listed block (bits == blocks), and listed blocks never
-  // overlap.
+  // Each free middle is free, as its maximal self-aligned blocks.
+  for (const RegionHeader* header : regions_.Entries()) {
+    const RegionHeader& region = *header;
+    const Region middle = region.middle;
+    if (middle.start < region.usable.start || middle.end > region.usable.end ||
+        middle.start > middle.end || !IsAligned(middle.start, kMinBlockSize) ||
+        !IsAligned(middle.end, kMinBlockSize)) {
+      return absl::InternalError(
+          absl::StrCat("buddy: free middle [", Hex(middle.start), ", ",
+                       Hex(middle.end), ") is misplaced"));
+    }
+    for (std::uintptr_t address = middle.start; address < middle.end;) {
+      const int order = MaximalOrder(address, middle.end, region.max_order);
+      if (!TestBit(region, order, address)) {
+        return absl::InternalError(absl::StrCat("buddy: block ", Hex(address),
+                                                " of order ", order,
+                                                " in the free middle has no "
+                                                "bitmap bit"));
+      }
+      free_bytes += std::size_t{1} << order;
+      ++blocks;
+      address += std::size_t{1} << order;
+    }
+  }
+  // Every set bit is a listed block or one of a middle (bits == blocks),
+  // and free blocks never overlap.
   std::size_t bits = 0;
   std::vector<std::pair<std::uintptr_t, std::uintptr_t>> free_ranges;
   for (const RegionHeader* header : regions_.Entries()) {
@@ -351,7 +581,7 @@ absl::Status BuddyByteAllocator::CheckInvariants() const {
   }
   if (bits != blocks) {
     return absl::InternalError(absl::StrCat(
-        "buddy: ", bits, " bitmap bits for ", blocks, " listed free blocks"));
+        "buddy: ", bits, " bitmap bits for ", blocks, " free blocks"));
   }
   std::sort(free_ranges.begin(), free_ranges.end());
   for (std::size_t i = 1; i < free_ranges.size(); ++i) {

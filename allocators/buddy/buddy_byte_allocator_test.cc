@@ -91,6 +91,66 @@ TEST(BuddyTest, FreeingEverythingMergesBackToTheInitialBlocks) {
   EXPECT_EQ(buddy.UsedBytes(), 0u);
 }
 
+// The conformance suite's alignment test, at every page offset of a 4 MiB
+// span: blocks of 16 B to 4 MiB, ascending, fill 89% of a 16 MiB region. Only
+// a best-fit choice of large blocks packs them at every offset.
+TEST(BuddyTest, AscendingAlignedBlocksFitAtEveryRegionOffset) {
+  Arena arena(24 * kMiB);
+  for (std::size_t offset = 0; offset < 4 * kMiB; offset += 4 * kKiB) {
+    BuddyByteAllocator buddy;
+    ASSERT_THAT(buddy.Init(AlignedIn(arena, 4 * kMiB) + offset, 16 * kMiB),
+                IsOk());
+    std::vector<std::pair<void*, Layout>> blocks;
+    for (std::size_t align = 1; align <= kMiB; align *= 2) {
+      for (std::size_t size :
+           {std::size_t{0}, std::size_t{1}, align / 2 + 1, align * 3}) {
+        const Layout layout{size, align};
+        absl::StatusOr<void*> block = buddy.Alloc(layout);
+        ASSERT_THAT(block, IsOk())
+            << "offset " << offset << " size " << size << " align " << align;
+        blocks.emplace_back(*block, layout);
+      }
+    }
+    ASSERT_THAT(buddy.CheckInvariants(), IsOk()) << "offset " << offset;
+    for (auto [block, layout] : blocks) buddy.Dealloc(block, layout);
+    ASSERT_EQ(buddy.UsedBytes(), 0u);
+    ASSERT_THAT(buddy.CheckInvariants(), IsOk()) << "offset " << offset;
+  }
+}
+
+// Small and large blocks, freed in random order, keep every invariant (the
+// free middle included), and freeing them all gives back the whole region.
+TEST(BuddyTest, RandomSmallAndLargeBlocksKeepTheInvariants) {
+  Arena arena(16 * kMiB);
+  BuddyByteAllocator buddy;
+  ASSERT_THAT(buddy.Init(arena.start() + 4096, 16 * kMiB - 8192), IsOk());
+  const std::size_t largest = buddy.LargestFreeBlock();
+  std::mt19937_64 rng(11);
+  std::vector<std::pair<void*, Layout>> live;
+  for (int step = 0; step < 20000; ++step) {
+    if (!live.empty() && rng() % 2 == 0) {
+      const std::size_t victim = rng() % live.size();
+      buddy.Dealloc(live[victim].first, live[victim].second);
+      live[victim] = live.back();
+      live.pop_back();
+    } else {
+      // Mostly small; one in eight up to 1 MiB, through the large path.
+      const std::size_t max = rng() % 8 == 0 ? kMiB : 512;
+      const Layout layout{1 + rng() % max, std::size_t{1} << rng() % 8};
+      if (absl::StatusOr<void*> block = buddy.Alloc(layout); block.ok()) {
+        live.emplace_back(*block, layout);
+      }
+    }
+    if (step % 500 == 0) {
+      ASSERT_THAT(buddy.CheckInvariants(), IsOk()) << "step " << step;
+    }
+  }
+  for (auto [block, layout] : live) buddy.Dealloc(block, layout);
+  ASSERT_THAT(buddy.CheckInvariants(), IsOk());
+  EXPECT_EQ(buddy.UsedBytes(), 0u);
+  EXPECT_EQ(buddy.LargestFreeBlock(), largest);
+}
+
 TEST(BuddyTest, ManyRegionsAreFoundByAddress) {
   Arena arena(64 * kMiB);
   BuddyByteAllocator buddy;
