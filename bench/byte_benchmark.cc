@@ -29,6 +29,11 @@ void RegisterSubject(const std::string& name, Args... args) {
       ->Iterations(1'000'000);
   benchmark::RegisterBenchmark(full("hot_pair_64").c_str(),
                                HotPair<Subject, Args...>, args...);
+  // A fixed count, so that callgrind's total divides into instructions per
+  // pair.
+  benchmark::RegisterBenchmark(full("pinned_pair_64").c_str(),
+                               PinnedPair<Subject, Args...>, args...)
+      ->Iterations(10'000'000);
   benchmark::RegisterBenchmark(full("vec_push_3M").c_str(),
                                VectorPush<Subject, Args...>, args...)
       ->Unit(benchmark::kMillisecond);

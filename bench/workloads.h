@@ -19,6 +19,11 @@
 namespace heapkit::bench {
 
 inline constexpr std::size_t kLiveBlocks = 10'000;
+// Untimed pairs before the timed ones, ten per live block, so that the timing
+// is of the steady state: the prefill's blocks have been freed and reused, and
+// the pages an allocator first writes on a free (its list links, in a block
+// carved from memory it never touched) have been faulted in.
+inline constexpr std::size_t kWarmUpPairs = 10 * kLiveBlocks;
 inline constexpr std::size_t kPairAlign = 8;
 
 // A small, fast generator (wyrand) so the random workloads measure the
@@ -61,7 +66,8 @@ bool Ready(benchmark::State& state, const Subject& subject) {
 }
 
 // Each step frees a random one of 10,000 live blocks and allocates a new one of
-// a uniform random size in [min, max]: one iteration is one pair.
+// a uniform random size in [min, max]: one iteration is one pair, timed after
+// kWarmUpPairs untimed ones.
 template <class Subject, class... Args>
 void RandomPairs(benchmark::State& state, std::size_t min, std::size_t max,
                  Args... args) {
@@ -74,13 +80,16 @@ void RandomPairs(benchmark::State& state, std::size_t min, std::size_t max,
     sizes[i] = min + random.Below(max - min + 1);
     blocks[i] = subject.Allocate(sizes[i], kPairAlign);
   }
-  for (auto _ : state) {
+  // Inlined into both loops, as the loop body was before the warm-up.
+  const auto pair = [&]() __attribute__((always_inline)) {
     const std::size_t victim = random.Below(kLiveBlocks);
     subject.Free(blocks[victim], sizes[victim], kPairAlign);
     sizes[victim] = min + random.Below(max - min + 1);
     blocks[victim] = subject.Allocate(sizes[victim], kPairAlign);
     Escape(blocks[victim]);
-  }
+  };
+  for (std::size_t i = 0; i < kWarmUpPairs; ++i) pair();
+  for (auto _ : state) pair();
   for (std::size_t i = 0; i < kLiveBlocks; ++i) {
     subject.Free(blocks[i], sizes[i], kPairAlign);
   }
@@ -112,6 +121,24 @@ void HotPair(benchmark::State& state, Args... args) {
     Escape(block);
     subject.Free(block, 64, kPairAlign);
   }
+}
+
+// Alloc(64) then Dealloc of the same block with one live block behind it, so
+// that the freed block has no free neighbour to merge with: every block in L1,
+// no split and no merge, the shortest path through an allocator.
+template <class Subject, class... Args>
+void PinnedPair(benchmark::State& state, Args... args) {
+  Subject subject(args...);
+  if (!Ready(state, subject)) return;
+  void* const first = subject.Allocate(64, kPairAlign);
+  void* const behind = subject.Allocate(64, kPairAlign);
+  subject.Free(first, 64, kPairAlign);
+  for (auto _ : state) {
+    void* block = subject.Allocate(64, kPairAlign);
+    Escape(block);
+    subject.Free(block, 64, kPairAlign);
+  }
+  subject.Free(behind, 64, kPairAlign);
 }
 
 // The seed's vec_push: 3,000,000 uint32_t pushed into a std::pmr::vector.

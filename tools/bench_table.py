@@ -23,6 +23,7 @@ MEASURES = {
 
 
 WORKLOADS = ["random_pairs_16_4096", "random_pairs_16_256", "hot_pair_64",
+             "pinned_pair_64",
              "vec_push_3M", "shuffled_free_25000x512", "shuffled_free_7500x4160",
              "string_map_50K", "footprint_16_4096"]
 SUBJECTS = ["slab", "slab+pmr", "tlsf", "tlsf+pmr", "buddy", "buddy+pmr"] + PEERS
