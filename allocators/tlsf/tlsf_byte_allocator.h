@@ -192,6 +192,12 @@ class TlsfByteAllocator final : public ByteAllocator {
 // together (see PrefetchForWrite and the order of the loads in Release). Sizes
 // are random in such workloads, so branches on them are often mispredicted;
 // the list updates use selects instead where that is cheap.
+//
+// Use and InsertFree are forced inline as well: left to itself, GCC 12 calls
+// them out of line, which cost 30 of the 147 instructions of an alloc+free
+// with every block in L1 (bench: pinned_pair_64; 117 inline). RemoveFree and
+// TakeFreeBlock are left to GCC: forcing them too saved 9 more instructions
+// there but made the pmr seed workloads 7-10% slower (docs/benchmarks.md).
 
 inline TlsfByteAllocator::BlockAddr TlsfByteAllocator::OrNoBlock(
     BlockAddr block) {
@@ -202,7 +208,8 @@ inline TlsfByteAllocator::BlockAddr TlsfByteAllocator::OrNoBlock(
   return block != 0 ? block : no_block;
 }
 
-inline void TlsfByteAllocator::InsertFree(BlockAddr block, std::size_t size) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void TlsfByteAllocator::InsertFree(
+    BlockAddr block, std::size_t size) {
   using tlsf_internal::kNextFreeOffset;
   using tlsf_internal::kPrevFreeOffset;
   using tlsf_internal::kSlCount;
@@ -323,7 +330,8 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void TlsfByteAllocator::Release(
 // bytes, frees its tail if that is at least MinTailSize(size) (otherwise the
 // block keeps it), and returns its payload. The block after `block` must still
 // say that its predecessor is free, as it does after TakeFreeBlock().
-inline void* TlsfByteAllocator::Use(BlockAddr block, std::size_t size) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void* TlsfByteAllocator::Use(
+    BlockAddr block, std::size_t size) {
   using tlsf_internal::kFlagMask;
   using tlsf_internal::kFreeBit;
   using tlsf_internal::kHeaderOffset;
