@@ -113,6 +113,7 @@ absl::Status BuddyByteAllocator::Init(std::uintptr_t start, std::size_t size) {
   free_lists_.fill(nullptr);
   nonempty_orders_ = 0;
   regions_.Clear();
+  last_region_ = nullptr;
   total_bytes_ = 0;
   used_bytes_ = 0;
   return AddMemory(start, size);
@@ -215,7 +216,7 @@ absl::StatusOr<void*> BuddyByteAllocator::Alloc(Layout layout) {
   }
   int found = std::countr_zero(candidates);
   const auto address = reinterpret_cast<std::uintptr_t>(free_lists_[found]);
-  RegionHeader& region = *FindRegion(address);
+  RegionHeader& region = *RegionOf(address);
   Unlink(region, address, found);
   while (found > order) {  // Split, keeping the lower half each time.
     --found;
@@ -230,7 +231,7 @@ void BuddyByteAllocator::Dealloc(void* ptr, Layout layout) {
   if (ptr == nullptr) return;
   int order = OrderFor(layout);
   auto address = reinterpret_cast<std::uintptr_t>(ptr);
-  RegionHeader* region = FindRegion(address);
+  RegionHeader* region = RegionOf(address);
   if (region == nullptr || !IsAligned(address, std::size_t{1} << order) ||
       order > region->max_order) {
     internal::Fatal(

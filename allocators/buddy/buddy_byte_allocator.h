@@ -171,6 +171,16 @@ class BuddyByteAllocator final : public ByteAllocator {
   // Returns the region whose usable range holds `address`, or null.
   HEAPKIT_NO_SANITIZE_ADDRESS RegionHeader* FindRegion(
       std::uintptr_t address) const;
+  // Returns FindRegion(address), trying the region it returned last first:
+  // with one region, or a run of calls in one, that skips the search.
+  HEAPKIT_NO_SANITIZE_ADDRESS RegionHeader* RegionOf(std::uintptr_t address) {
+    if (last_region_ != nullptr && InUsable(*last_region_, address)) {
+      return last_region_;
+    }
+    RegionHeader* const region = FindRegion(address);
+    if (region != nullptr) last_region_ = region;
+    return region;
+  }
   // Takes a block of `order` out of the free middle of the lowest region that
   // has room, widening the middles before it gives up (see the class
   // comment), or returns kNoMemory.
@@ -216,6 +226,7 @@ class BuddyByteAllocator final : public ByteAllocator {
   std::uint64_t nonempty_orders_ = 0;  // Bit k set iff free_lists_[k] != null.
   // In the object, not on a heap: the allocator may be the process's heap.
   internal::RegionTable<RegionHeader*, kMaxRegions, WholeRegion> regions_;
+  RegionHeader* last_region_ = nullptr;  // RegionOf's guess; one of regions_.
   std::size_t total_bytes_ = 0;
   std::size_t used_bytes_ = 0;
 #ifdef HEAPKIT_HAVE_ASAN
