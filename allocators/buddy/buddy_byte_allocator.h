@@ -78,13 +78,14 @@ class BuddyByteAllocator final : public ByteAllocator {
   absl::Status AddMemory(std::uintptr_t start, std::size_t size) override;
   absl::StatusOr<void*> Alloc(Layout layout) override;
   // Frees the block at `ptr`, allocated with `layout`, and merges it with
-  // its free buddies. Aborts (internal::Fatal) if `ptr` cannot be a block of
-  // this allocator of that layout, or on a double free it can see. Every build
-  // tests the block's own free bit (one load) and its region's free middle:
-  // that catches a second free while the block is still free as it was freed,
-  // or once it is in the middle. Builds without NDEBUG also test every
-  // larger order, catching a second free after the block merged into a larger
-  // free one; in release builds that one corrupts the free lists.
+  // its listed free buddies (see the class comment). Aborts (internal::Fatal)
+  // if `ptr` cannot be a block of this allocator of that layout, or on a double
+  // free it can see. Every build tests the block's own free bit (one load) and
+  // its region's free middle: that catches a second free while the block is
+  // still free as it was freed, or once it is in the middle. Builds without
+  // NDEBUG also test every larger order, catching a second free after the block
+  // merged into a larger free one; in release builds that one corrupts the free
+  // lists.
   HEAPKIT_NO_SANITIZE_ADDRESS void Dealloc(void* ptr, Layout layout) override;
   std::size_t TotalBytes() const override { return total_bytes_; }
   std::size_t UsedBytes() const override { return used_bytes_; }
@@ -194,7 +195,7 @@ class BuddyByteAllocator final : public ByteAllocator {
   HEAPKIT_NO_SANITIZE_ADDRESS static void Absorb(RegionHeader& region,
                                                  std::uintptr_t address,
                                                  int order);
-  // Return the order of the listed block that ends (starts) at the address,
+  // Returns the order of the listed block that ends (starts) at the address,
   // or -1 if none does.
   HEAPKIT_NO_SANITIZE_ADDRESS static int ListedOrderEndingAt(
       const RegionHeader& region, std::uintptr_t end);
