@@ -210,30 +210,36 @@ void Footprint(benchmark::State& state, std::size_t min, std::size_t max,
     FastRandom random(42);
     std::vector<void*> blocks(live_blocks);
     std::vector<std::size_t> sizes(live_blocks);
+    // Returns false, leaving blocks[i] null, if the region ran out.
     auto allocate = [&](std::size_t i) {
       sizes[i] = min + random.Below(max - min + 1);
       blocks[i] = subject.Allocate(sizes[i], kPairAlign);
-      if (blocks[i] == nullptr) {
-        state.SkipWithError("the region ran out");
-        return;
-      }
+      if (blocks[i] == nullptr) return false;
       live += sizes[i];
       peak_live = std::max(peak_live, live);
       high_water =
           std::max(high_water, reinterpret_cast<std::uintptr_t>(blocks[i]) +
                                    sizes[i] - subject.region_start());
+      return true;
     };
-    for (std::size_t i = 0; i < live_blocks; ++i) allocate(i);
-    for (int step = 0; step < steps; ++step) {
+    bool ran_out = false;
+    for (std::size_t i = 0; !ran_out && i < live_blocks; ++i) {
+      ran_out = !allocate(i);
+    }
+    for (int step = 0; !ran_out && step < steps; ++step) {
       const std::size_t victim = random.Below(live_blocks);
       subject.Free(blocks[victim], sizes[victim], kPairAlign);
       live -= sizes[victim];
-      allocate(victim);
+      ran_out = !allocate(victim);
     }
-    for (std::size_t i = 0; i < live_blocks; ++i) {
+    for (std::size_t i = 0; i < live_blocks; ++i) {  // Null ones are ignored.
       subject.Free(blocks[i], sizes[i], kPairAlign);
     }
     live = 0;
+    if (ran_out) {
+      state.SkipWithError("the region ran out");
+      break;
+    }
   }
   state.counters["footprint"] = static_cast<double>(high_water) / peak_live;
 }
