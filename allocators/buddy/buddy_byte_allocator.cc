@@ -206,21 +206,19 @@ absl::StatusOr<void*> BuddyByteAllocator::Alloc(Layout layout) {
   }
   const int order = OrderFor(layout);
   const std::uint64_t candidates = nonempty_orders_ >> order << order;
-  if (candidates == 0) {
-    absl::StatusOr<void*> block = Carve(order);
-    if (block.ok()) {
-      used_bytes_ += std::size_t{1} << order;
-      internal::UnpoisonMemory(*block, layout.size);
+  std::uintptr_t address;
+  if (candidates != 0) {
+    int found = std::countr_zero(candidates);
+    address = reinterpret_cast<std::uintptr_t>(free_lists_[found]);
+    RegionHeader& region = *RegionOf(address);
+    Unlink(region, address, found);
+    while (found > order) {  // Split, keeping the lower half each time.
+      --found;
+      Push(region, address + (std::uintptr_t{1} << found), found);
     }
-    return block;
-  }
-  int found = std::countr_zero(candidates);
-  const auto address = reinterpret_cast<std::uintptr_t>(free_lists_[found]);
-  RegionHeader& region = *RegionOf(address);
-  Unlink(region, address, found);
-  while (found > order) {  // Split, keeping the lower half each time.
-    --found;
-    Push(region, address + (std::uintptr_t{1} << found), found);
+  } else {
+    address = Carve(order);
+    if (address == 0) return NoFitError();
   }
   used_bytes_ += std::size_t{1} << order;
   internal::UnpoisonMemory(reinterpret_cast<void*>(address), layout.size);
@@ -245,14 +243,14 @@ void BuddyByteAllocator::Dealloc(void* ptr, Layout layout) {
 #else
   const int checked_orders = region->max_order;  // Any free block holding it.
 #endif
-  for (int above = order; above <= checked_orders; ++above) {
+  bool already_free = InMiddle(*region, address);
+  for (int above = order; !already_free && above <= checked_orders; ++above) {
     const std::uintptr_t holder = AlignDown(address, std::size_t{1} << above);
-    if (InMiddle(*region, address) ||
-        (InUsable(*region, holder) && TestBit(*region, above, holder))) {
-      internal::Fatal(
-          "BuddyByteAllocator::Dealloc: double free of %p (size %zu)", ptr,
-          layout.size);
-    }
+    already_free = InUsable(*region, holder) && TestBit(*region, above, holder);
+  }
+  if (already_free) {
+    internal::Fatal("BuddyByteAllocator::Dealloc: double free of %p (size %zu)",
+                    ptr, layout.size);
   }
   internal::PoisonMemory(ptr, std::size_t{1} << order);
   used_bytes_ -= std::size_t{1} << order;
@@ -278,22 +276,22 @@ void BuddyByteAllocator::Release(RegionHeader& region, std::uintptr_t address,
   Push(region, address, order);
 }
 
-absl::StatusOr<void*> BuddyByteAllocator::Carve(int order) {
+std::uintptr_t BuddyByteAllocator::Carve(int order) {
   // First from the middles as they are; before failing, from the middles
   // widened by the listed blocks that border them.
   for (const bool widen : {false, true}) {
     for (RegionHeader* region : regions_.Entries()) {
       if (widen) Widen(*region);
-      if (void* block = CarveFrom(*region, order)) return block;
+      if (const std::uintptr_t block = CarveFrom(*region, order)) return block;
     }
   }
-  return NoFitError();
+  return 0;
 }
 
-void* BuddyByteAllocator::CarveFrom(RegionHeader& region, int order) {
+std::uintptr_t BuddyByteAllocator::CarveFrom(RegionHeader& region, int order) {
   const Region middle = region.middle;
   const std::size_t size = std::size_t{1} << order;
-  if (order > region.max_order || middle.size() < size) return nullptr;
+  if (order > region.max_order || middle.size() < size) return 0;
   // The lowest fitting block, and for a large request the highest one.
   const std::uintptr_t low = AlignUp(middle.start, size);
   const bool low_fits =
@@ -307,11 +305,11 @@ void* BuddyByteAllocator::CarveFrom(RegionHeader& region, int order) {
       (!low_fits || MaximalOrder(low, middle.end, region.max_order) >
                         HighBlockOrder(region, high_end))) {
     CarveHigh(region, high_end - size, order);
-    return reinterpret_cast<void*>(high_end - size);
+    return high_end - size;
   }
-  if (!low_fits) return nullptr;
+  if (!low_fits) return 0;
   CarveLow(region, low, order);
-  return reinterpret_cast<void*>(low);
+  return low;
 }
 
 void BuddyByteAllocator::Widen(RegionHeader& region) {

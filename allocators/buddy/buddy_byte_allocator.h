@@ -184,10 +184,12 @@ class BuddyByteAllocator final : public ByteAllocator {
   }
   // Takes a block of `order` out of the free middle of the lowest region that
   // has room, widening the middles before it gives up (see the class
-  // comment), or returns kNoMemory.
-  HEAPKIT_NO_SANITIZE_ADDRESS absl::StatusOr<void*> Carve(int order);
-  // Takes a block of `order` out of the region's middle, or returns null.
-  HEAPKIT_NO_SANITIZE_ADDRESS void* CarveFrom(RegionHeader& region, int order);
+  // comment), and returns its address, or 0 if none has room (no block is at
+  // address 0).
+  HEAPKIT_NO_SANITIZE_ADDRESS std::uintptr_t Carve(int order);
+  // Takes a block of `order` out of the region's middle, or returns 0.
+  HEAPKIT_NO_SANITIZE_ADDRESS std::uintptr_t CarveFrom(RegionHeader& region,
+                                                       int order);
   // Moves the listed blocks that border the region's middle into it.
   HEAPKIT_NO_SANITIZE_ADDRESS void Widen(RegionHeader& region);
   // Adds the free block at `address`, which borders the middle and is on no
